@@ -1,0 +1,42 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Everything installs into .venv.
+SHELL := /bin/bash
+PY_SYS ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# torch must come before anything that depends on it: an unpinned request pulls a multi-GB CUDA build.
+CPU_TORCH ?= torch==2.13.0
+STAMP := $(VENV)/.install-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install test demo bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || $(PY_SYS) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then \
+		$(PIP) install -q -e '.[test,gpu]'; \
+	else \
+		$(PIP) install -q '$(CPU_TORCH)' && $(PIP) install -q -e '.[test]'; \
+	fi
+	$(VENV)/bin/qwenlong-verl --version
+	touch $(STAMP)
+
+test: install
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+demo: install
+	$(VENV)/bin/qwenlong-verl doctor
+	$(VENV)/bin/qwenlong-verl plan recipes/smoke_1gpu.yaml
+
+bench: install
+	$(PY) bench/run_all.py
+
+lint: install
+	$(VENV)/bin/ruff check qwenlong_verl tests bench
+	$(VENV)/bin/ruff format --check qwenlong_verl tests bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache outputs demo_out

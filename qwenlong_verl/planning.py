@@ -1,0 +1,219 @@
+"""Turn a recipe phase into the exact veRL config and launch command, validated by veRL itself.
+
+The config is composed the way ``python -m verl.trainer.main_ppo`` composes it: Hydra loads our
+``hydra_configs/<base_config>.yaml``, which composes on the installed veRL's ``ppo_trainer``, then the
+recipe's overrides apply. veRL's own ``validate_config`` then runs on the result. Both steps need no
+GPU and no weights, so a broken recipe fails on a laptop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import io
+import re
+import shlex
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qwenlong_verl.recipe import PhaseConfig, RecipeConfig
+
+CONFIG_MODULE = "qwenlong_verl.hydra_configs"
+_BARE = re.compile(r"^[A-Za-z0-9_./:@+-]+$")
+
+
+class PlanError(ValueError):
+    """A phase whose veRL config cannot be composed or does not validate."""
+
+
+@dataclass
+class PhasePlan:
+    """Everything needed to launch one phase."""
+
+    index: int
+    phase: PhaseConfig
+    overrides: list[str]
+    command: list[str]
+    config: Any = None
+
+    @property
+    def command_line(self) -> str:
+        return " ".join(shlex.quote(part) for part in self.command)
+
+
+def hydra_value(value: Any) -> str:
+    """Render a YAML value in Hydra's override grammar (``true``, ``null``, ``[a,b]``, quoted strings)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(hydra_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{hydra_value(v)}" for k, v in value.items()) + "}"
+    text = str(value)
+    if text and _BARE.match(text) and text.lower() not in {"true", "false", "null"} and not _looks_numeric(text):
+        return text
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def phase_overrides(recipe: RecipeConfig, index: int, model_path: str | None = None) -> list[str]:
+    """The Hydra overrides of phase ``index``: recipe-derived keys, shared overrides, phase overrides."""
+    phase = recipe.phases[index]
+    out_dir = Path(recipe.output_dir) / phase.name
+    derived: dict[str, Any] = {
+        "actor_rollout_ref.model.path": model_path or recipe.model_path,
+        "data.train_files": list(phase.train_files),
+        "data.val_files": list(phase.val_files or phase.train_files),
+        "data.max_prompt_length": phase.max_prompt_length,
+        "data.max_response_length": phase.max_response_length,
+        "trainer.experiment_name": f"{recipe.name}-{phase.name}",
+        "trainer.default_local_dir": str(out_dir / "checkpoints"),
+    }
+    if phase.total_training_steps is not None:
+        derived["trainer.total_training_steps"] = phase.total_training_steps
+    else:
+        derived["trainer.total_epochs"] = phase.total_epochs
+    merged = {**derived, **recipe.overrides, **phase.overrides}
+    return [f"{key}={hydra_value(value)}" for key, value in merged.items()]
+
+
+def launch_command(recipe: RecipeConfig, overrides: list[str]) -> list[str]:
+    """The stock veRL command line that runs these overrides."""
+    return [
+        "python",
+        "-m",
+        "verl.trainer.main_ppo",
+        f"--config-path=pkg://{CONFIG_MODULE}",
+        f"--config-name={recipe.base_config}",
+        *overrides,
+    ]
+
+
+def compose(base_config: str, overrides: list[str]):
+    """Compose veRL's full config exactly as ``main_ppo`` would; errors name the offending key."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with initialize_config_module(CONFIG_MODULE, version_base=None):
+            return hydra_compose(base_config, overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise PlanError(_explain_compose_error(base_config, overrides, exc)) from None
+
+
+def _explain_compose_error(base_config: str, overrides: list[str], exc: Exception) -> str:
+    text = str(exc).strip()
+    match = re.search(r"Could not override '([^']+)'", text)
+    if not match:
+        match = re.search(r"Cannot find primary config '([^']+)'", text)
+        if match:
+            return f"unknown base_config {match.group(1)!r}: not in {CONFIG_MODULE}"
+        return text.splitlines()[0] if text else type(exc).__name__
+    key = match.group(1)
+    hint = _suggest_key(base_config, key)
+    return f"unknown veRL config key {key!r}" + (f" (did you mean {hint!r}?)" if hint else "")
+
+
+def _suggest_key(base_config: str, key: str) -> str | None:
+    """Closest existing key at the same level of the composed base config."""
+    from omegaconf import DictConfig, OmegaConf
+
+    try:
+        base = compose(base_config, [])
+    except PlanError:
+        return None
+    parent, _, leaf = key.lstrip("+").rpartition(".")
+    node = OmegaConf.select(base, parent) if parent else base
+    if not isinstance(node, DictConfig):
+        return None
+    close = difflib.get_close_matches(leaf, [str(k) for k in node.keys()], n=1)
+    return f"{parent}.{close[0]}" if close and parent else (close[0] if close else None)
+
+
+def validate(config) -> None:
+    """Run veRL's own ``validate_config`` (and its dataclass checks) on a composed config."""
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import validate_config
+
+    sink = io.StringIO()
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sink):
+            warnings.simplefilter("ignore")
+            validate_config(
+                config=config,
+                use_reference_policy=need_reference_policy(config),
+                use_critic=need_critic(config),
+            )
+    except Exception as exc:  # veRL reports invalid combinations as assertions and instantiate errors
+        raise PlanError(_explain_validation_error(exc)) from None
+
+
+def check_batch_shapes(config) -> None:
+    """Checks veRL 0.9.1 leaves to run time: the mini-batch must tile the prompt batch exactly."""
+    batch = config.data.train_batch_size
+    for role in ("actor", "critic"):
+        node = config.actor_rollout_ref.actor if role == "actor" else config.critic
+        if role == "critic" and not node.get("enable"):
+            continue
+        mini = node.ppo_mini_batch_size
+        key = "actor_rollout_ref.actor.ppo_mini_batch_size" if role == "actor" else "critic.ppo_mini_batch_size"
+        if mini <= 0 or batch % mini:
+            raise PlanError(
+                f"{key} ({mini}) must divide data.train_batch_size ({batch}); e.g. {key}={_divisor_near(batch, mini)}"
+            )
+
+
+def _divisor_near(n: int, target: int) -> int:
+    divisors = [d for d in range(1, n + 1) if n % d == 0]
+    return min(divisors, key=lambda d: (abs(d - target), -d))
+
+
+def _explain_validation_error(exc: Exception) -> str:
+    text = str(exc).strip()
+    full_key = re.search(r"full_key:\s*(\S+)", text)
+    lines = [line.strip() for line in text.splitlines() if line.strip() and "full_key" not in line]
+    body = re.sub(r"^Error in call to target '[^']+':\s*", "", " ".join(lines))
+    message = body if re.match(r"^\w+(Error|Exception)\b", body) else f"{type(exc).__name__}: {body}"
+    if full_key:
+        message += f" (in {full_key.group(1)})"
+    return f"veRL validate_config rejected the config: {message}"
+
+
+def plan_phase(recipe: RecipeConfig, index: int, model_path: str | None = None, check: bool = True) -> PhasePlan:
+    """Compose (and by default validate) one phase; raises :class:`PlanError` naming phase and key."""
+    phase = recipe.phases[index]
+    overrides = phase_overrides(recipe, index, model_path=model_path)
+    try:
+        config = compose(recipe.base_config, overrides)
+        if check:
+            validate(config)
+            check_batch_shapes(config)
+    except PlanError as exc:
+        raise PlanError(f"{recipe.source}: phase {index + 1} ({phase.name}): {exc}") from None
+    return PhasePlan(
+        index=index,
+        phase=phase,
+        overrides=overrides,
+        command=launch_command(recipe, overrides),
+        config=config,
+    )
+
+
+def plan_recipe(recipe: RecipeConfig) -> list[PhasePlan]:
+    """Plan every phase in order; stops at the first phase that does not validate."""
+    return [plan_phase(recipe, i) for i in range(len(recipe.phases))]

@@ -1,0 +1,99 @@
+"""veRL entry point (group ``verl.plugins``): registers our names into veRL's registries.
+
+veRL imports this module from ``import verl`` in every process — driver, TaskRunner and each Ray
+worker — and swallows whatever it raises at debug level. Hence the two rules here:
+
+* **Cheap.** Nothing from veRL or torch is imported. Each registration is a post-import hook on the
+  veRL module that owns the registry; our provider module is imported only when veRL itself imports
+  that registry, so a registry is filled exactly in the processes that use it (a rollout worker never
+  imports the v1 trainer, so it never pays for our trainer mode).
+* **Never raises.** A provider that fails to import is logged once at warning and recorded in
+  :data:`FAILURES`, which ``qwenlong-verl doctor`` reports with the error.
+
+Adding a name: decorate it with veRL's own decorator in its provider module and list it below.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One group of our names in one veRL registry."""
+
+    kind: str
+    """What veRL calls the thing, for humans (``doctor``)."""
+
+    config_key: str
+    """The veRL config key that selects one of these names."""
+
+    registry_module: str
+    """The veRL module that holds the registry dict."""
+
+    registry_attr: str
+    """Name of the registry dict in :attr:`registry_module`."""
+
+    provider: str
+    """Our module whose import runs veRL's decorators for :attr:`names`."""
+
+    names: tuple[str, ...]
+    """The names the provider registers."""
+
+    trigger: str = ""
+    """veRL module whose import fires the hook; defaults to :attr:`registry_module`."""
+
+    @property
+    def trigger_module(self) -> str:
+        return self.trigger or self.registry_module
+
+
+REGISTRATIONS: tuple[Registration, ...] = ()
+
+FAILURES: dict[str, str] = {}
+"""Provider module -> error text, for every registration that failed in this process."""
+
+_installed = False
+
+
+def _make_hook(reg: Registration):
+    def register(_module) -> None:
+        try:
+            importlib.import_module(reg.provider)
+        except Exception as exc:  # a plugin must never break veRL's import
+            if reg.provider not in FAILURES:
+                FAILURES[reg.provider] = f"{type(exc).__name__}: {exc}"
+                logger.warning(
+                    "qwenlong-verl: could not register %s %s from %s (%s: %s); run `qwenlong-verl doctor`",
+                    reg.kind,
+                    ", ".join(reg.names),
+                    reg.provider,
+                    type(exc).__name__,
+                    exc,
+                )
+
+    return register
+
+
+def install(registrations: tuple[Registration, ...] = REGISTRATIONS) -> None:
+    """Arm one post-import hook per registration; idempotent, never raises."""
+    global _installed
+    if _installed and registrations is REGISTRATIONS:
+        return
+    try:
+        import wrapt
+
+        for reg in registrations:
+            wrapt.register_post_import_hook(_make_hook(reg), reg.trigger_module)
+    except Exception as exc:
+        FAILURES.setdefault(__name__, f"{type(exc).__name__}: {exc}")
+        logger.warning("qwenlong-verl: plugin hooks not installed (%s: %s)", type(exc).__name__, exc)
+    if registrations is REGISTRATIONS:
+        _installed = True
+
+
+install()

@@ -1,0 +1,137 @@
+"""`plan` composes veRL's real config and runs veRL's own validate_config."""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+import yaml
+from conftest import RECIPES
+
+from qwenlong_verl.planning import PlanError, hydra_value, plan_phase
+from qwenlong_verl.recipe import load_recipe, parse_recipe
+
+
+def test_shipped_recipes_exist():
+    assert RECIPES, "no recipes shipped"
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
+def test_every_shipped_recipe_plans(recipe, cli):
+    out = cli("plan", str(recipe))
+    assert out.returncode == 0, out.stdout + out.stderr
+    r = load_recipe(recipe)
+    for i, phase in enumerate(r.phases):
+        assert f"phase {i + 1} ({phase.name}) — veRL config validated" in out.stdout
+    assert out.stdout.count("python -m verl.trainer.main_ppo") == len(r.phases)
+
+
+def _recipe(tmp_path, **overrides):
+    data = {
+        "name": "t",
+        "model_path": "/models/tiny",
+        "overrides": {
+            "trainer.n_gpus_per_node": 1,
+            "data.train_batch_size": 8,
+            "actor_rollout_ref.actor.ppo_mini_batch_size": 4,
+            **overrides,
+        },
+        "phases": [
+            {
+                "name": "p1",
+                "max_prompt_length": 1000,
+                "max_response_length": 500,
+                "total_training_steps": 2,
+                "train_files": ["a.parquet"],
+            }
+        ],
+    }
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_misspelled_veRL_key_fails_naming_it(tmp_path, cli):
+    out = cli("plan", str(_recipe(tmp_path, **{"actor_rollout_ref.actor.clip_ratio_hgih": 0.3})))
+    assert out.returncode != 0
+    text = " ".join((out.stdout + out.stderr).split())
+    assert "actor_rollout_ref.actor.clip_ratio_hgih" in text
+    assert "did you mean 'actor_rollout_ref.actor.clip_ratio_high'" in text
+    assert "phase 1 (p1)" in text
+
+
+def test_invalid_batch_combination_fails(tmp_path, cli):
+    out = cli("plan", str(_recipe(tmp_path, **{"actor_rollout_ref.actor.ppo_mini_batch_size": 3})))
+    assert out.returncode != 0
+    text = " ".join((out.stdout + out.stderr).split())
+    assert "actor_rollout_ref.actor.ppo_mini_batch_size (3) must divide data.train_batch_size (8)" in text
+    assert "ppo_mini_batch_size=4" in text
+
+
+def test_veRL_validate_config_runs(tmp_path, cli):
+    # veRL's own check: without dynamic batch sizes a micro-batch size is mandatory.
+    out = cli("plan", str(_recipe(tmp_path, **{"actor_rollout_ref.actor.use_dynamic_bsz": False})))
+    assert out.returncode != 0
+    text = " ".join((out.stdout + out.stderr).split())
+    assert "veRL validate_config rejected the config" in text
+    assert "ppo_micro_batch_size_per_gpu" in text
+
+
+def test_composed_config_carries_phase_and_paper_defaults(tmp_path):
+    plan = plan_phase(load_recipe(_recipe(tmp_path)), 0)
+    cfg = plan.config
+    assert cfg.data.max_prompt_length == 1000
+    assert cfg.actor_rollout_ref.rollout.prompt_length == 1000
+    assert list(cfg.data.val_files) == ["a.parquet"]
+    assert cfg.actor_rollout_ref.actor.clip_ratio_high == 0.28
+    assert cfg.actor_rollout_ref.actor.loss_agg_mode == "token-mean"
+    assert cfg.trainer.default_local_dir == "outputs/t/p1/checkpoints"
+    assert plan.command[:3] == ["python", "-m", "verl.trainer.main_ppo"]
+    assert shlex.split(plan.command_line) == plan.command
+
+
+def test_model_path_override_for_later_phases(tmp_path):
+    plan = plan_phase(load_recipe(_recipe(tmp_path)), 0, model_path="/ckpt/merged")
+    assert plan.config.actor_rollout_ref.model.path == "/ckpt/merged"
+
+
+def test_unknown_base_config(tmp_path):
+    r = parse_recipe(
+        {
+            "name": "t",
+            "model_path": "m",
+            "base_config": "nope",
+            "phases": [
+                {
+                    "name": "p",
+                    "max_prompt_length": 10,
+                    "max_response_length": 10,
+                    "total_epochs": 1,
+                    "train_files": ["a"],
+                }
+            ],
+        },
+        "r.yaml",
+    )
+    with pytest.raises(PlanError, match="unknown base_config 'nope'"):
+        plan_phase(r, 0, check=False)
+
+
+@pytest.mark.parametrize(
+    "value, rendered",
+    [
+        (None, "null"),
+        (True, "true"),
+        (3, "3"),
+        (2e-6, "2e-06"),
+        ("a/b.parquet", "a/b.parquet"),
+        ("has space", "'has space'"),
+        ("true", "'true'"),
+        ("1e5", "'1e5'"),
+        (["x", 1], "[x,1]"),
+        ({"a": 1}, "{a:1}"),
+        ("it's", "'it\\'s'"),
+    ],
+)
+def test_hydra_value(value, rendered):
+    assert hydra_value(value) == rendered
