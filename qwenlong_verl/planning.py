@@ -163,6 +163,22 @@ def validate(config) -> None:
         raise PlanError(_explain_validation_error(exc)) from None
 
 
+def validate_qwenlong_sections(config) -> None:
+    """Instantiate each ``qwenlong.<section>`` dataclass (``_target_``) so its own checks run at plan time."""
+    from omegaconf import DictConfig
+    from verl.utils.config import omega_conf_to_dataclass
+
+    sections = config.get("qwenlong")
+    if not isinstance(sections, DictConfig):
+        return
+    for name, node in sections.items():
+        if isinstance(node, DictConfig) and "_target_" in node:
+            try:
+                omega_conf_to_dataclass(node)
+            except Exception as exc:
+                raise PlanError(f"qwenlong.{name}: {_explain_validation_error(exc).split(': ', 1)[1]}") from None
+
+
 def check_batch_shapes(config) -> None:
     """Checks veRL 0.9.1 leaves to run time: the mini-batch must tile the prompt batch exactly."""
     batch = config.data.train_batch_size
@@ -203,6 +219,7 @@ def plan_phase(recipe: RecipeConfig, index: int, model_path: str | None = None, 
         if check:
             validate(config)
             check_batch_shapes(config)
+            validate_qwenlong_sections(config)
     except PlanError as exc:
         raise PlanError(f"{recipe.source}: phase {index + 1} ({phase.name}): {exc}") from None
     return PhasePlan(
