@@ -104,6 +104,8 @@ def _run_plan(args) -> int:
     for plan in plans:
         console().print(f"\n[bold]phase {plan.index + 1} ({plan.phase.name})[/] — veRL config validated")
         console().print(plan.command_line, soft_wrap=True, markup=False)
+        for note in plan.notes:
+            console().print(f"  - {note}", soft_wrap=True, markup=False)
         if args.show_config:
             from omegaconf import OmegaConf
 

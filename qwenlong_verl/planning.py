@@ -14,7 +14,7 @@ import io
 import re
 import shlex
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ class PhasePlan:
     overrides: list[str]
     command: list[str]
     config: Any = None
+    notes: list[str] = field(default_factory=list)
+    """Facts ``plan`` prints under the command (what was checked, where the output goes)."""
 
     @property
     def command_line(self) -> str:
@@ -212,6 +214,10 @@ def _explain_validation_error(exc: Exception) -> str:
 
 def plan_phase(recipe: RecipeConfig, index: int, model_path: str | None = None, check: bool = True) -> PhasePlan:
     """Compose (and by default validate) one phase; raises :class:`PlanError` naming phase and key."""
+    if recipe.kind == "sft":
+        from qwenlong_verl.sft.planning import plan_sft
+
+        return plan_sft(recipe, index, model_path=model_path, check=check)
     phase = recipe.phases[index]
     overrides = phase_overrides(recipe, index, model_path=model_path)
     try:

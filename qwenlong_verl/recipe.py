@@ -30,6 +30,9 @@ from typing import Any
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
+KIND_BASE_CONFIGS = {"rl": "qwenlong_l1", "sft": "qwenlong_sft"}
+"""Recipe kinds and the base config each uses when the recipe names none."""
+
 
 class RecipeError(ValueError):
     """A recipe that cannot be used; the message names the file and the key."""
@@ -81,7 +84,11 @@ class RecipeConfig:
     """One line shown by ``plan``."""
 
     base_config: str = "qwenlong_l1"
-    """Hydra config in ``qwenlong_verl/hydra_configs`` that the overrides apply to."""
+    """Hydra config in ``qwenlong_verl/hydra_configs`` that the overrides apply to (default per :attr:`kind`)."""
+
+    kind: str = "rl"
+    """``rl``: each phase is a veRL PPO run (``main_ppo``); ``sft``: one warm-up phase run by veRL's
+    ``sft_trainer`` on ``sft-data`` output, whose last checkpoint is RL phase 1's ``model_path``."""
 
     output_dir: str = ""
     """Root of everything a run writes (checkpoints, ledger, state); defaults to ``outputs/<name>``."""
@@ -161,6 +168,8 @@ def parse_recipe(data: Any, source: str = "<recipe>") -> RecipeConfig:
         raise RecipeError(f"{source}: 'phases' must be a non-empty list of phases")
     phases = [PhaseConfig(**_build(PhaseConfig, p, f"phases[{i}]", source)) for i, p in enumerate(raw_phases)]
     kwargs["phases"] = phases
+    if "base_config" not in kwargs and kwargs.get("kind") in KIND_BASE_CONFIGS:
+        kwargs["base_config"] = KIND_BASE_CONFIGS[kwargs["kind"]]
     recipe = RecipeConfig(**kwargs, source=source)
     _check_semantics(recipe)
     return recipe
@@ -172,6 +181,12 @@ def _check_semantics(recipe: RecipeConfig) -> None:
         raise RecipeError(f"{src}: name {recipe.name!r} must use letters, digits and _.- only")
     if not recipe.output_dir:
         recipe.output_dir = str(Path("outputs") / recipe.name)
+    if recipe.kind not in KIND_BASE_CONFIGS:
+        raise RecipeError(f"{src}: kind {recipe.kind!r} must be one of {', '.join(KIND_BASE_CONFIGS)}")
+    if recipe.kind == "sft":
+        from qwenlong_verl.sft.planning import check_sft_recipe
+
+        check_sft_recipe(recipe)
     seen = set()
     prev = None
     for i, p in enumerate(recipe.phases):

@@ -1,0 +1,332 @@
+"""Plan the warm-up SFT run: veRL's ``sft_trainer`` config, validated on CPU, its launch command and hand-off.
+
+An SFT recipe (``kind: sft``) has one phase. Its windows mean what they mean for RL phase 1: a training
+sequence is prompt + response, so ``data.max_length = max_prompt_length + max_response_length``. The config is
+composed as ``python -m verl.trainer.sft_trainer`` composes it (Hydra, our ``qwenlong_sft.yaml`` on veRL's
+``sft_trainer_engine``), then checked as far as veRL allows without a GPU: its dataclass configs are instantiated
+(the model's too when ``model_path`` is a local folder), and the shape rules veRL only asserts at run time —
+data-parallel size, token budget per micro-batch, Ulysses needing remove-padding — are checked here.
+
+The hand-off: with ``hf_model`` in ``checkpoint.save_contents`` (our default) the last step writes a Hugging Face
+folder ``<output_dir>/<phase>/checkpoints/global_step_<N>/huggingface`` (weights, config, tokenizer) — RL phase
+1's ``model_path``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from pathlib import Path
+from typing import Any
+
+from qwenlong_verl.recipe import RecipeConfig, RecipeError
+
+SFT_MODULE = "verl.trainer.sft_trainer"
+"""veRL's SFT entry point (``torchrun -m``)."""
+
+DERIVED_KEYS = ("model.path", "data.train_files", "data.val_files", "data.max_length")
+"""Keys an SFT recipe sets through its own fields, never through ``overrides``."""
+
+HF_SUBDIR = "huggingface"
+"""Sub-folder of a veRL checkpoint step that holds the Hugging Face model (``hf_model`` in save_contents)."""
+
+TRACKER_FILE = "latest_checkpointed_iteration.txt"
+"""What veRL's checkpoint handler writes beside the step folders: the last saved step."""
+
+
+def check_sft_recipe(recipe: RecipeConfig) -> None:
+    """Recipe-level rules of ``kind: sft``; raises :class:`RecipeError` naming the file and key."""
+    src = recipe.source
+    if len(recipe.phases) != 1:
+        raise RecipeError(
+            f"{src}: a kind: sft recipe has exactly one phase (the warm-up), got {len(recipe.phases)}; "
+            "put the RL curriculum in its own recipe whose model_path is the SFT output"
+        )
+    phase = recipe.phases[0]
+    if not phase.train_files:
+        raise RecipeError(f"{src}: phases[0] ({phase.name}): train_files is empty; list the sft-data parquet file(s)")
+    for scope, overrides in (("overrides", recipe.overrides), ("phases[0].overrides", phase.overrides)):
+        for key in DERIVED_KEYS:
+            if key in overrides or f"+{key}" in overrides or f"++{key}" in overrides:
+                field = {
+                    "model.path": "model_path",
+                    "data.train_files": "phases[0].train_files",
+                    "data.val_files": "phases[0].val_files",
+                    "data.max_length": "phases[0].max_prompt_length + max_response_length",
+                }[key]
+                raise RecipeError(f"{src}: {scope} sets {key}; use the recipe's {field} instead")
+
+
+def checkpoint_dir(recipe: RecipeConfig, index: int = 0) -> Path:
+    """``trainer.default_local_dir`` of the SFT run (the same layout as an RL phase)."""
+    return Path(recipe.output_dir) / recipe.phases[index].name / "checkpoints"
+
+
+def handoff_model_path(recipe: RecipeConfig, last_step: int | str, index: int = 0) -> Path:
+    """The Hugging Face folder the SFT run's last step writes: RL phase 1's ``model_path``."""
+    return checkpoint_dir(recipe, index) / f"global_step_{last_step}" / HF_SUBDIR
+
+
+def finished_model_path(recipe: RecipeConfig, index: int = 0) -> Path:
+    """After the run: the HF folder of the last saved step, read from veRL's tracker file.
+
+    Raises :class:`FileNotFoundError` saying what is missing (no tracker: the run did not save; no
+    ``huggingface`` folder: ``hf_model`` was not in ``checkpoint.save_contents``, so merge the shards with
+    ``python -m verl.model_merger merge --backend fsdp``).
+    """
+    ckpt = checkpoint_dir(recipe, index)
+    tracker = ckpt / TRACKER_FILE
+    if not tracker.is_file():
+        raise FileNotFoundError(f"{tracker} not found: the SFT run has not saved a checkpoint yet")
+    step = tracker.read_text().strip()
+    if not step.isdigit():
+        raise FileNotFoundError(f"{tracker} holds {step!r}, not a step number")
+    path = handoff_model_path(recipe, int(step), index)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(
+            f"{path} has no config.json: the checkpoint has no Hugging Face model. Add hf_model to "
+            f"checkpoint.save_contents, or merge: python -m verl.model_merger merge --backend fsdp "
+            f"--local_dir {path.parent} --target_dir {path}"
+        )
+    return path
+
+
+def sft_overrides(recipe: RecipeConfig, index: int = 0, model_path: str | None = None) -> list[str]:
+    """The Hydra overrides of the SFT run: recipe-derived keys, then shared and phase overrides."""
+    from qwenlong_verl.planning import hydra_value
+
+    phase = recipe.phases[index]
+    derived: dict[str, Any] = {
+        "model.path": model_path or recipe.model_path,
+        "data.train_files": list(phase.train_files),
+        "data.val_files": list(phase.val_files) or None,
+        "data.max_length": phase.max_prompt_length + phase.max_response_length,
+        "trainer.experiment_name": f"{recipe.name}-{phase.name}",
+        "trainer.default_local_dir": str(checkpoint_dir(recipe, index)),
+    }
+    if phase.total_training_steps is not None:
+        # veRL's loop runs over total_epochs and stops at total_training_steps; one epoch has at least one
+        # step, so this many epochs always reaches the last step (and its checkpoint).
+        derived["trainer.total_training_steps"] = phase.total_training_steps
+        derived["trainer.total_epochs"] = phase.total_training_steps
+    else:
+        derived["trainer.total_training_steps"] = None
+        derived["trainer.total_epochs"] = phase.total_epochs
+    merged = {**derived, **recipe.overrides, **phase.overrides}
+    return [f"{key}={hydra_value(value)}" for key, value in merged.items()]
+
+
+def launch_command(recipe: RecipeConfig, config, overrides: list[str]) -> list[str]:
+    """``torchrun`` running veRL's SFT trainer on our config; one node: ``--standalone``, else c10d rendezvous.
+
+    For several nodes the same command runs on every node, with ``PET_RDZV_ENDPOINT=<head host>:<port>`` set
+    in the environment (torchrun reads any of its options from ``PET_<OPTION>``).
+    """
+    from qwenlong_verl.planning import CONFIG_MODULE
+
+    nnodes = int(config.trainer.nnodes)
+    rendezvous = ["--standalone"] if nnodes == 1 else ["--rdzv_backend=c10d", f"--rdzv_id={recipe.name}"]
+    return [
+        "torchrun",
+        f"--nnodes={nnodes}",
+        f"--nproc_per_node={int(config.trainer.n_gpus_per_node)}",
+        *rendezvous,
+        "-m",
+        SFT_MODULE,
+        f"--config-path=pkg://{CONFIG_MODULE}",
+        f"--config-name={recipe.base_config}",
+        *overrides,
+    ]
+
+
+def _fail(message: str):
+    from qwenlong_verl.planning import PlanError
+
+    return PlanError(message)
+
+
+def validate_sft_config(config) -> None:
+    """Instantiate veRL's dataclass configs of the SFT run and check what its trainer asserts at run time."""
+    from omegaconf import DictConfig
+    from verl.utils.config import omega_conf_to_dataclass
+
+    from qwenlong_verl.planning import _explain_validation_error
+
+    sink = io.StringIO()
+    for section in ("engine", "optim", "checkpoint", "profiler"):
+        node = config.get(section)
+        if not isinstance(node, DictConfig) or "_target_" not in node:
+            continue
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(sink):
+                warnings.simplefilter("ignore")
+                omega_conf_to_dataclass(node)
+        except Exception as exc:
+            raise _fail(f"{section}: {_explain_validation_error(exc).split(': ', 1)[1]}") from None
+
+    data, trainer, engine = config.data, config.trainer, config.engine
+    interval = list(trainer.profile_interval)
+    if len(interval) != 2 or interval[1] < interval[0] or (interval[0] < 0 <= interval[1]):
+        raise _fail(f"trainer.profile_interval must be [start, end] with end >= start (or [-1, -1]), got {interval}")
+    if data.pad_mode not in ("right", "no_padding"):
+        raise _fail(f"data.pad_mode must be right or no_padding (veRL's MultiTurnSFTDataset), got {data.pad_mode!r}")
+    if data.truncation not in ("error", "left", "right"):
+        raise _fail(f"data.truncation must be error, left or right, got {data.truncation!r}")
+
+    world = int(trainer.nnodes) * int(trainer.n_gpus_per_node)
+    sp = int(engine.get("ulysses_sequence_parallel_size", 1) or 1)
+    if sp > 1 and not config.model.use_remove_padding:
+        raise _fail("engine.ulysses_sequence_parallel_size > 1 needs model.use_remove_padding=true")
+    if world % sp:
+        raise _fail(
+            f"engine.ulysses_sequence_parallel_size ({sp}) must divide the GPU count "
+            f"trainer.nnodes x trainer.n_gpus_per_node ({world})"
+        )
+    dp = world // sp
+    batch = int(data.train_batch_size)
+    if batch <= 0 or batch % dp:
+        raise _fail(
+            f"data.train_batch_size ({batch}) must be a positive multiple of the data-parallel size {dp} "
+            f"({world} GPUs / Ulysses SP {sp}); veRL floors it per rank otherwise"
+        )
+    max_length = int(data.max_length)
+    if data.use_dynamic_bsz:
+        budget = int(data.max_token_len_per_gpu) * sp
+        if budget < max_length:
+            raise _fail(
+                f"data.max_token_len_per_gpu ({data.max_token_len_per_gpu}) x Ulysses SP ({sp}) = {budget} is below "
+                f"data.max_length ({max_length}): a full-length sequence would not fit one micro-batch; "
+                f"set data.max_token_len_per_gpu={-(-max_length // sp)}"
+            )
+    else:
+        micro = int(data.micro_batch_size_per_gpu)
+        if micro <= 0 or (batch // dp) % micro:
+            raise _fail(
+                f"data.micro_batch_size_per_gpu ({micro}) must divide the per-rank batch {batch // dp} "
+                f"(data.train_batch_size {batch} / data-parallel size {dp})"
+            )
+
+
+def check_model(config) -> str:
+    """Instantiate veRL's ``HFModelConfig`` when ``model.path`` is a local folder; returns a note for ``plan``.
+
+    That loads the tokenizer (it must have a chat template: the SFT dataset applies it) and the model config,
+    whose context length must cover ``data.max_length`` (else set YaRN rope scaling in
+    ``model.override_config``). A hub name cannot be checked without network, which the note says.
+    """
+    path = Path(str(config.model.path)).expanduser()
+    if not (path / "config.json").is_file():
+        return f"model {config.model.path}: not a local model folder, loaded by veRL at launch (not checked here)"
+    from verl.utils.config import omega_conf_to_dataclass
+
+    from qwenlong_verl.planning import _explain_validation_error
+
+    sink = io.StringIO()
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            warnings.simplefilter("ignore")
+            model = omega_conf_to_dataclass(config.model)
+    except Exception as exc:
+        raise _fail(f"model: {_explain_validation_error(exc).split(': ', 1)[1]}") from None
+    if not getattr(model.tokenizer, "chat_template", None):
+        raise _fail(f"model.path {path}: the tokenizer has no chat template; veRL's SFT dataset applies one")
+    hf = model.hf_config
+    limit = getattr(hf, "max_position_embeddings", None)
+    rope = getattr(hf, "rope_scaling", None)
+    if limit and int(config.data.max_length) > limit and not rope:
+        raise _fail(
+            f"data.max_length ({config.data.max_length}) exceeds the model's max_position_embeddings ({limit}); "
+            "shorten the phase or set YaRN rope scaling, e.g. model.override_config.rope_scaling="
+            f"{{rope_type:yarn,factor:{-(-int(config.data.max_length) // limit)}.0,"
+            f"original_max_position_embeddings:{limit}}}"
+        )
+    return f"model {path}: {type(hf).__name__}, tokenizer with chat template, context {limit or '?'} tokens"
+
+
+def check_data(config) -> tuple[int | None, list[str]]:
+    """Rows available to the train loader (None when a file is missing) and notes; checks the parquet schema."""
+    import pyarrow.parquet as pq
+
+    notes, rows = [], 0
+    key = str(config.data.messages_key)
+    for role, files in (("train", config.data.train_files), ("val", config.data.get("val_files") or [])):
+        for name in [files] if isinstance(files, str) else list(files):
+            path = Path(str(name)).expanduser()
+            if not path.is_file():
+                notes.append(f"{role} file {name}: not there yet (write it with `qwenlong-verl sft-data`)")
+                if role == "train":
+                    rows = None
+                continue
+            try:
+                meta = pq.ParquetFile(path)
+            except Exception as exc:
+                raise _fail(f"data.{role}_files: {name} is not a readable parquet file ({exc})") from None
+            if key not in meta.schema_arrow.names:
+                raise _fail(
+                    f"data.{role}_files: {name} has no {key!r} column (data.messages_key); "
+                    f"write SFT data with `qwenlong-verl sft-data` (columns: {', '.join(meta.schema_arrow.names)})"
+                )
+            if role == "train" and rows is not None:
+                rows += meta.metadata.num_rows
+    limit = int(config.data.get("train_max_samples", -1) or -1)
+    if rows is not None and 0 < limit < rows:
+        rows = limit
+    return rows, notes
+
+
+def steps_per_epoch(rows: int, config) -> int:
+    """Optimizer steps in one epoch, as veRL's loader makes them (DistributedSampler and batches drop the rest)."""
+    world = int(config.trainer.nnodes) * int(config.trainer.n_gpus_per_node)
+    dp = world // int(config.engine.get("ulysses_sequence_parallel_size", 1) or 1)
+    return (rows // dp) // (int(config.data.train_batch_size) // dp)
+
+
+def plan_sft(recipe: RecipeConfig, index: int = 0, model_path: str | None = None, check: bool = True):
+    """Compose (and by default validate) the SFT run; a :class:`~qwenlong_verl.planning.PhasePlan` for ``plan``."""
+    from qwenlong_verl.planning import PhasePlan, PlanError, compose
+
+    phase = recipe.phases[index]
+    overrides = sft_overrides(recipe, index, model_path=model_path)
+    notes: list[str] = []
+    try:
+        config = compose(recipe.base_config, overrides)
+        last_step: int | str = phase.total_training_steps or "<N>"
+        if check:
+            validate_sft_config(config)
+            notes.append(check_model(config))
+            rows, data_notes = check_data(config)
+            notes += data_notes
+            if rows is not None:
+                per_epoch = steps_per_epoch(rows, config)
+                if per_epoch == 0:
+                    raise _fail(
+                        f"{rows} training rows make no full batch of data.train_batch_size "
+                        f"({config.data.train_batch_size}); add data or lower the batch"
+                    )
+                if phase.total_epochs is not None:
+                    last_step = per_epoch * phase.total_epochs
+                notes.append(
+                    f"{rows} rows, {per_epoch} steps per epoch: {last_step} steps "
+                    f"(~{int(last_step) / per_epoch:.1f} epochs)"
+                )
+    except PlanError as exc:
+        raise PlanError(f"{recipe.source}: phase {index + 1} ({phase.name}): {exc}") from None
+    if "hf_model" in list(config.checkpoint.save_contents):
+        target = handoff_model_path(recipe, last_step, index)
+        notes.append(f"hand-off: RL phase 1 model_path: {target}")
+        if last_step == "<N>":
+            notes.append(f"<N> is the step in {checkpoint_dir(recipe, index) / TRACKER_FILE} after the run")
+    else:
+        notes.append(
+            "hand-off: hf_model is not in checkpoint.save_contents; merge the last step with "
+            "`python -m verl.model_merger merge --backend fsdp --local_dir <step folder> --target_dir <hf folder>`"
+        )
+    return PhasePlan(
+        index=index,
+        phase=phase,
+        overrides=overrides,
+        command=launch_command(recipe, config, overrides),
+        config=config,
+        notes=notes,
+    )
