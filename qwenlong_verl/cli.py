@@ -113,11 +113,64 @@ def _run_plan(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- sft-data
+
+
+def _add_sft_data(sub) -> None:
+    p = sub.add_parser("sft-data", help="QA triplets (raw records or prepared RL rows) to veRL's SFT parquet")
+    p.add_argument("--input", nargs="+", action="extend", required=True, metavar="FILE", help="jsonl, json or parquet")
+    p.add_argument("--output", required=True, metavar="FILE", help="the SFT parquet to write (data.train_files)")
+    p.add_argument("--tokenizer", help="count tokens and check the chat template: 'builtin', a folder or a hub name")
+    p.add_argument(
+        "--max-length", type=int, help="drop chats longer than this (the SFT data.max_length); needs --tokenizer"
+    )
+    p.add_argument("--no-traces", action="store_true", help="answer-only assistant turns even where traces exist")
+    p.add_argument(
+        "--strict", action="store_true", help="write nothing if any row is bad (default: drop bad rows and list them)"
+    )
+
+
+def _run_sft_data(args) -> int:
+    from rich.markup import escape
+
+    from qwenlong_verl.data.tokenizer import TokenizerLoadError
+    from qwenlong_verl.sft.data import SftDataError, convert
+
+    try:
+        stats = convert(
+            args.input,
+            args.output,
+            tokenizer=args.tokenizer,
+            max_length=args.max_length,
+            strict=args.strict,
+            traces=not args.no_traces,
+        )
+    except (SftDataError, TokenizerLoadError) as exc:
+        return fail(str(exc))
+    for problem in stats.problems[:20]:
+        console().print(f"[yellow]dropped[/] {escape(str(problem))}", soft_wrap=True)
+    if len(stats.problems) > 20:
+        console().print(f"[yellow]... and {len(stats.problems) - 20} more dropped rows[/]")
+    tasks = ", ".join(f"{k} {v}" for k, v in stats.tasks.items())
+    console().print(
+        f"wrote [bold]{stats.rows_written}[/] of {stats.rows_read} rows to {escape(stats.output)} "
+        f"({stats.with_trace} with a reasoning trace; {tasks})",
+        soft_wrap=True,
+    )
+    if stats.tokens:
+        t = stats.tokens
+        console().print(f"chat tokens: min {t['min']}, p50 {t['p50']}, p90 {t['p90']}, max {t['max']}")
+    if stats.dropped:
+        console().print("dropped: " + ", ".join(f"{k} {v}" for k, v in stats.dropped.items()))
+    return 0
+
+
 # ----------------------------------------------------------------------------- entry point
 
 _COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "doctor": (_add_doctor, _run_doctor),
     "plan": (_add_plan, _run_plan),
+    "sft-data": (_add_sft_data, _run_sft_data),
 }
 
 
