@@ -1,0 +1,8 @@
+"""Evaluation harness: benchmark files -> prompts (training template) -> served policy -> training scorer -> report.
+
+Modules, one concern each: :mod:`.benchmarks` (local benchmark files into :class:`~.benchmarks.EvalItem`),
+:mod:`.truncate` (middle truncation to a token budget), :mod:`.generate` (OpenAI-compatible client with
+retries), :mod:`.store` (the eval folder: append-only records, resume), :mod:`.scoring` (training scorer,
+pass@k, summaries), :mod:`.report` (markdown + plots) and :mod:`.runner` (the ``eval`` pipeline).
+Nothing here imports veRL: evaluation runs wherever the policy is served.
+"""

@@ -1,0 +1,199 @@
+"""The eval folder: what ``eval`` writes and ``report`` reads, append-only so that a killed run resumes.
+
+Layout of ``--out DIR``::
+
+    run.json            settings of the run; a rerun with other settings is refused (see runner)
+    items.jsonl         one row per benchmark item: ids, gold, task, prompt fingerprint, input length
+    generations.jsonl   append-only; one row per finished sample (id, k): the response, or the error
+    scores.jsonl        append-only; one row per scored sample (id, k)
+    report/             README.md, summary.json and the PNG plots
+
+Rows are appended one whole line at a time and flushed, so a run killed at any moment leaves at most
+one torn last line; readers skip it and :class:`JsonlAppender` cuts it off before appending again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+Key = tuple[str, int]
+"""A sample: (item id, sample index k)."""
+
+
+class StoreError(ValueError):
+    """An eval folder that cannot be read; the message names the file and line."""
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """All rows of a JSONL file; a torn last line (killed writer) is skipped, any other bad line raises."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    torn_tail = not data.endswith(b"\n") and bool(data)
+    rows: list[dict[str, Any]] = []
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        is_last = number == len(lines)
+        try:
+            row = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            if is_last and torn_tail:
+                logger.warning("%s: ignoring the torn last line %d (interrupted write)", path, number)
+                continue
+            raise StoreError(f"{path}:{number}: not valid JSON ({exc}); delete that line or the file") from exc
+        if not isinstance(row, dict):
+            raise StoreError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
+        rows.append(row)
+    return rows
+
+
+def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
+    """Replace ``path`` atomically with ``rows`` (for derived files such as ``items.jsonl``)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+def write_json(path: str | Path, value: Any) -> None:
+    """Replace ``path`` atomically with ``value`` as indented JSON."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class JsonlAppender:
+    """Append-only JSONL writer: one ``write`` + ``flush`` per row, torn tail repaired on open."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._file = None
+
+    def __enter__(self) -> JsonlAppender:
+        self.open()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _cut_torn_tail(self.path)
+        self._file = self.path.open("a", encoding="utf-8")
+
+    def append(self, row: dict[str, Any]) -> None:
+        if self._file is None:
+            raise RuntimeError(f"{self.path} is not open")
+        self._file.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _cut_torn_tail(path: Path) -> None:
+    """Drop an unterminated last line so the next append starts on a fresh line."""
+    if not path.exists():
+        return
+    with path.open("rb+") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return
+        # Walk back to the last newline; rows are small next to a document, so read in blocks.
+        pos, block = size, 1 << 16
+        while pos > 0:
+            start = max(0, pos - block)
+            f.seek(start)
+            chunk = f.read(pos - start)
+            cut = chunk.rfind(b"\n")
+            if cut >= 0:
+                f.truncate(start + cut + 1)
+                logger.warning("%s: cut a torn last line (interrupted write) before appending", path)
+                return
+            pos = start
+        f.truncate(0)
+
+
+def sample_key(row: dict[str, Any]) -> Key:
+    return (str(row["id"]), int(row["k"]))
+
+
+def latest_generations(rows: Iterable[dict[str, Any]]) -> dict[Key, dict[str, Any]]:
+    """The row that counts per sample: the last successful one, else the last failure."""
+    out: dict[Key, dict[str, Any]] = {}
+    for row in rows:
+        key = sample_key(row)
+        prev = out.get(key)
+        if prev is not None and prev.get("status") == "ok" and row.get("status") != "ok":
+            continue
+        out[key] = row
+    return out
+
+
+def latest_by_key(rows: Iterable[dict[str, Any]]) -> dict[Key, dict[str, Any]]:
+    """Last row per sample (later rows supersede earlier ones)."""
+    return {sample_key(row): row for row in rows}
+
+
+class EvalFolder:
+    """Paths of one eval folder."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "run.json"
+
+    @property
+    def items(self) -> Path:
+        return self.root / "items.jsonl"
+
+    @property
+    def generations(self) -> Path:
+        return self.root / "generations.jsonl"
+
+    @property
+    def scores(self) -> Path:
+        return self.root / "scores.jsonl"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.root / "report"
+
+    def exists(self) -> bool:
+        return self.manifest.exists()
+
+    def read_manifest(self) -> dict[str, Any]:
+        try:
+            value = json.loads(self.manifest.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise StoreError(
+                f"{self.root} is not an eval folder (no run.json); run `qwenlong-verl eval` first"
+            ) from exc
+        except json.JSONDecodeError as exc:
+            raise StoreError(f"{self.manifest}: not valid JSON ({exc})") from exc
+        if not isinstance(value, dict):
+            raise StoreError(f"{self.manifest}: expected a JSON object")
+        return value
+
+    def iter_items(self) -> Iterator[dict[str, Any]]:
+        yield from read_jsonl(self.items)

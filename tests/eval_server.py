@@ -1,0 +1,152 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1 for the eval tests (aiohttp, in a thread, self-stopping).
+
+The test decides every reply through ``respond(call) -> Reply``; ``call`` carries the sample identity the
+harness sends in ``X-Request-Id`` (``qwenlong-eval:<id>:<k>:<attempt>:<nonce>``), the request body and the
+user prompt. Every request is logged, so tests can count exactly what was (re-)requested.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class Call:
+    item_id: str
+    k: int
+    attempt: int
+    body: dict[str, Any]
+    prompt: str
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Reply:
+    text: str = ""
+    status: int = 200
+    hang_s: float = 0.0
+    """Sleep before answering (a hang past the client timeout when long enough)."""
+
+    finish_reason: str = "stop"
+    reasoning: str | None = None
+    retry_after: float | None = None
+    error: str = "server error"
+
+
+def parse_request_id(value: str) -> tuple[str, int, int]:
+    parts = value.split(":")
+    assert parts[0] == "qwenlong-eval" and len(parts) >= 5, value
+    # the item id itself may contain ':'; k, attempt and nonce are the last three fields
+    return ":".join(parts[1:-3]), int(parts[-3]), int(parts[-2])
+
+
+class ChatServer:
+    """``with ChatServer(respond) as server: server.url`` -> ``http://127.0.0.1:PORT/v1``."""
+
+    def __init__(self, respond: Callable[[Call], Reply], model: str = "policy", max_lifetime_s: float = 120.0):
+        self.respond = respond
+        self.model = model
+        self.max_lifetime_s = max_lifetime_s
+        self.calls: list[Call] = []
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self.port = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def calls_snapshot(self) -> list[Call]:
+        with self._lock:
+            return list(self.calls)
+
+    async def _models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": self.model, "object": "model"}]})
+
+    async def _chat(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        item_id, k, attempt = parse_request_id(request.headers.get("X-Request-Id", ""))
+        prompt = "\n".join(m.get("content", "") for m in body.get("messages", []))
+        call = Call(item_id, k, attempt, body, prompt)
+        with self._lock:
+            self.calls.append(call)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            reply = self.respond(call)
+            if reply.hang_s:
+                await asyncio.sleep(reply.hang_s)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+        if reply.status != 200:
+            headers = {"Retry-After": str(reply.retry_after)} if reply.retry_after is not None else None
+            return web.json_response(
+                {"object": "error", "message": reply.error, "code": reply.status}, status=reply.status, headers=headers
+            )
+        message: dict[str, Any] = {"role": "assistant", "content": reply.text}
+        if reply.reasoning is not None:
+            message["reasoning_content"] = reply.reasoning
+        return web.json_response(
+            {
+                "id": "chatcmpl-test",
+                "object": "chat.completion",
+                "model": body.get("model"),
+                "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason}],
+                "usage": {
+                    "prompt_tokens": len(prompt.split()),
+                    "completion_tokens": len(reply.text.split()) + len((reply.reasoning or "").split()),
+                },
+            }
+        )
+
+    async def _serve(self) -> None:
+        app = web.Application()
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        runner = web.AppRunner(app, shutdown_timeout=0.5)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+        self._stop = asyncio.Event()
+        self._ready.set()
+        try:
+            await asyncio.wait_for(self._stop.wait(), timeout=self.max_lifetime_s)
+        except TimeoutError:
+            pass  # bounded: a forgotten server stops by itself
+        finally:
+            await runner.cleanup()
+
+    def __enter__(self) -> ChatServer:
+        def main() -> None:
+            self._loop = asyncio.new_event_loop()
+            self._loop.run_until_complete(self._serve())
+            self._loop.close()
+
+        self._thread = threading.Thread(target=main, name="eval-test-server", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("test server did not start")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            try:
+                self._loop.call_soon_threadsafe(self._stop.set)
+            except RuntimeError:
+                pass
+        if self._thread is not None:
+            self._thread.join(10)
