@@ -124,6 +124,11 @@ def _add_sft_data(sub) -> None:
     p.add_argument(
         "--max-length", type=int, help="drop chats longer than this (the SFT data.max_length); needs --tokenizer"
     )
+    p.add_argument(
+        "--chat-template",
+        metavar="FILE",
+        help="Jinja chat template replacing the tokenizer's (model.custom_chat_template)",
+    )
     p.add_argument("--no-traces", action="store_true", help="answer-only assistant turns even where traces exist")
     p.add_argument(
         "--strict", action="store_true", help="write nothing if any row is bad (default: drop bad rows and list them)"
@@ -137,6 +142,14 @@ def _run_sft_data(args) -> int:
     from qwenlong_verl.sft.data import SftDataError, convert
 
     try:
+        template = None
+        if args.chat_template:
+            from pathlib import Path
+
+            try:
+                template = Path(args.chat_template).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise SftDataError(f"--chat-template {args.chat_template}: {exc.strerror}") from None
         stats = convert(
             args.input,
             args.output,
@@ -144,6 +157,7 @@ def _run_sft_data(args) -> int:
             max_length=args.max_length,
             strict=args.strict,
             traces=not args.no_traces,
+            chat_template=template,
         )
     except (SftDataError, TokenizerLoadError) as exc:
         return fail(str(exc))

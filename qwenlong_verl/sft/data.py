@@ -173,11 +173,14 @@ def convert(
     strict: bool = False,
     traces: bool = True,
     apply_chat_template_kwargs: Mapping[str, Any] | None = None,
+    chat_template: str | None = None,
 ) -> SftDataStats:
     """Read ``inputs`` (jsonl / json / parquet), write the SFT parquet ``output``; see the module docstring.
 
     ``traces=False`` writes answer-only turns even where records carry traces. ``max_length`` needs
     ``tokenizer`` (a name for :func:`~qwenlong_verl.data.tokenizer.load_tokenizer`, e.g. ``"builtin"``).
+    ``chat_template`` (Jinja text) replaces the tokenizer's template for counting and checking; training must
+    then use the same text as ``model.custom_chat_template``.
     """
     from qwenlong_verl.data.prepare import Problem, read_records
     from qwenlong_verl.data.schema import RowError, parse_record
@@ -191,6 +194,10 @@ def convert(
         raise SftDataError("--max-length needs --tokenizer (to count tokens) and a positive value")
     if Path(output).suffix.lower() != ".parquet":
         raise SftDataError(f"output {output!r} must be a .parquet file (veRL's SFT trainer reads parquet)")
+    if chat_template is not None and tokenizer is None:
+        raise SftDataError("--chat-template needs --tokenizer (its special tokens render the template)")
+    if chat_template is not None:
+        apply_chat_template_kwargs = {**(apply_chat_template_kwargs or {}), "chat_template": chat_template}
     tok = None
     if tokenizer is not None:
         from qwenlong_verl.data.tokenizer import load_tokenizer

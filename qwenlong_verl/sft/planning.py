@@ -208,16 +208,17 @@ def validate_sft_config(config) -> None:
             )
 
 
-def check_model(config) -> str:
-    """Instantiate veRL's ``HFModelConfig`` when ``model.path`` is a local folder; returns a note for ``plan``.
+def check_model(config, traces: bool | None = None) -> list[str]:
+    """Instantiate veRL's ``HFModelConfig`` when ``model.path`` is a local folder; returns notes for ``plan``.
 
-    That loads the tokenizer (it must have a chat template: the SFT dataset applies it) and the model config,
-    whose context length must cover ``data.max_length`` (else set YaRN rope scaling in
-    ``model.override_config``). A hub name cannot be checked without network, which the note says.
+    That loads the tokenizer (with ``model.custom_chat_template`` applied, as in training; it must have a chat
+    template) and the model config, whose context length must cover ``data.max_length``. The chat template must
+    keep the ``<think>`` reasoning of an assistant turn: an error when the data has traces (``traces=True``), a
+    note when that is unknown. A hub name cannot be checked without network, which the note says.
     """
     path = Path(str(config.model.path)).expanduser()
     if not (path / "config.json").is_file():
-        return f"model {config.model.path}: not a local model folder, loaded by veRL at launch (not checked here)"
+        return [f"model {config.model.path}: not a local model folder, loaded by veRL at launch (not checked here)"]
     from verl.utils.config import omega_conf_to_dataclass
 
     from qwenlong_verl.planning import _explain_validation_error
@@ -231,6 +232,16 @@ def check_model(config) -> str:
         raise _fail(f"model: {_explain_validation_error(exc).split(': ', 1)[1]}") from None
     if not getattr(model.tokenizer, "chat_template", None):
         raise _fail(f"model.path {path}: the tokenizer has no chat template; veRL's SFT dataset applies one")
+    notes = []
+    if traces is not False:
+        from qwenlong_verl.sft.data import SftDataError, check_template_keeps_trace
+
+        try:
+            check_template_keeps_trace(model.tokenizer, config.data.get("apply_chat_template_kwargs"))
+        except SftDataError as exc:
+            if traces:
+                raise _fail(f"model.path {path}: the training data has reasoning traces, but {exc}") from None
+            notes.append(f"warning: {exc} (fine for answer-only data)")
     hf = model.hf_config
     limit = getattr(hf, "max_position_embeddings", None)
     rope = getattr(hf, "rope_scaling", None)
@@ -241,14 +252,18 @@ def check_model(config) -> str:
             f"{{rope_type:yarn,factor:{-(-int(config.data.max_length) // limit)}.0,"
             f"original_max_position_embeddings:{limit}}}"
         )
-    return f"model {path}: {type(hf).__name__}, tokenizer with chat template, context {limit or '?'} tokens"
+    notes.insert(0, f"model {path}: {type(hf).__name__}, tokenizer with chat template, context {limit or '?'} tokens")
+    return notes
 
 
-def check_data(config) -> tuple[int | None, list[str]]:
-    """Rows available to the train loader (None when a file is missing) and notes; checks the parquet schema."""
+def check_data(config) -> tuple[int | None, bool | None, list[str]]:
+    """Rows for the train loader (None when a file is missing), whether they have traces (None: unknown), notes.
+
+    Checks each present file's schema (the ``data.messages_key`` column).
+    """
     import pyarrow.parquet as pq
 
-    notes, rows = [], 0
+    notes, rows, traces = [], 0, False
     key = str(config.data.messages_key)
     for role, files in (("train", config.data.train_files), ("val", config.data.get("val_files") or [])):
         for name in [files] if isinstance(files, str) else list(files):
@@ -256,7 +271,7 @@ def check_data(config) -> tuple[int | None, list[str]]:
             if not path.is_file():
                 notes.append(f"{role} file {name}: not there yet (write it with `qwenlong-verl sft-data`)")
                 if role == "train":
-                    rows = None
+                    rows = traces = None
                 continue
             try:
                 meta = pq.ParquetFile(path)
@@ -269,10 +284,20 @@ def check_data(config) -> tuple[int | None, list[str]]:
                 )
             if role == "train" and rows is not None:
                 rows += meta.metadata.num_rows
+                traces = traces if traces is None else (traces or _has_traces(meta))
     limit = int(config.data.get("train_max_samples", -1) or -1)
     if rows is not None and 0 < limit < rows:
         rows = limit
-    return rows, notes
+    return rows, traces, notes
+
+
+def _has_traces(meta) -> bool | None:
+    """Whether an ``sft-data`` file has rows with traces (``extra_info.has_trace``); None for other files."""
+    if "extra_info" not in meta.schema_arrow.names:
+        return None
+    column = meta.read(columns=["extra_info"]).column("extra_info").to_pylist()
+    flags = [row.get("has_trace") for row in column if isinstance(row, dict)]
+    return any(flags) if flags and all(isinstance(f, bool) for f in flags) else None
 
 
 def steps_per_epoch(rows: int, config) -> int:
@@ -294,9 +319,8 @@ def plan_sft(recipe: RecipeConfig, index: int = 0, model_path: str | None = None
         last_step: int | str = phase.total_training_steps or "<N>"
         if check:
             validate_sft_config(config)
-            notes.append(check_model(config))
-            rows, data_notes = check_data(config)
-            notes += data_notes
+            rows, traces, data_notes = check_data(config)
+            notes += check_model(config, traces) + data_notes
             if rows is not None:
                 per_epoch = steps_per_epoch(rows, config)
                 if per_epoch == 0:
