@@ -172,7 +172,7 @@ def test_canonical_golds():
 def _verl_row(**over):
     content = (
         "Please read the following text and answer the question below.\n\n<text>\nDoc body.\n</text>\n\n"
-        "What is the total?\n\nFormat your response as follows: \"Therefore, the answer is (insert answer here)\"."
+        'What is the total?\n\nFormat your response as follows: "Therefore, the answer is (insert answer here)".'
     )
     row = {
         "data_source": "docmath_qa",
