@@ -23,7 +23,8 @@ def test_every_shipped_recipe_plans(recipe, cli):
     r = load_recipe(recipe)
     for i, phase in enumerate(r.phases):
         assert f"phase {i + 1} ({phase.name}) — veRL config validated" in out.stdout
-    assert out.stdout.count("python -m verl.trainer.main_ppo") == len(r.phases)
+    entry = "-m verl.trainer.sft_trainer" if r.kind == "sft" else "python -m verl.trainer.main_ppo"
+    assert out.stdout.count(entry) == len(r.phases)
 
 
 def _recipe(tmp_path, **overrides):
