@@ -52,7 +52,17 @@ class Registration:
         return self.trigger or self.registry_module
 
 
-REGISTRATIONS: tuple[Registration, ...] = ()
+REGISTRATIONS: tuple[Registration, ...] = (
+    Registration(
+        kind="reward manager",
+        config_key="reward.reward_manager.name",
+        registry_module="verl.experimental.reward_loop.reward_manager.registry",
+        registry_attr="REWARD_MANAGER",
+        provider="qwenlong_verl.rewards.manager",
+        names=("qwenlong",),
+        trigger="verl.experimental.reward_loop.reward_manager",
+    ),
+)
 
 FAILURES: dict[str, str] = {}
 """Provider module -> error text, for every registration that failed in this process."""

@@ -12,22 +12,26 @@ import pytest
 
 from qwenlong_verl import plugin
 
+# The rows come in as JSON: importing qwenlong_verl.plugin in the probe would install the hooks itself and
+# hide whether veRL's entry-point loading did.
 PROBE = r"""
 import importlib, json, sys
 import verl  # loads entry points of group verl.plugins, exactly as in a Ray worker
-from qwenlong_verl.plugin import REGISTRATIONS
 found = {}
-for reg in REGISTRATIONS:
-    importlib.import_module(reg.trigger_module)
-    registry = getattr(importlib.import_module(reg.registry_module), reg.registry_attr)
-    found[reg.kind] = [n for n in reg.names if n in registry]
+for kind, trigger, registry_module, registry_attr, names in json.loads(sys.argv[1]):
+    importlib.import_module(trigger)
+    registry = getattr(importlib.import_module(registry_module), registry_attr)
+    found[kind] = [n for n in names if n in registry]
 json.dump(found, sys.stdout)
 """
 
 
 def _probe(env_extra: dict) -> dict:
     env = {**os.environ, **env_extra}
-    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, timeout=180)
+    rows = [(r.kind, r.trigger_module, r.registry_module, r.registry_attr, list(r.names)) for r in plugin.REGISTRATIONS]
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(rows)], capture_output=True, text=True, env=env, timeout=180
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
