@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -243,17 +244,33 @@ def check_model(config, traces: bool | None = None) -> list[str]:
                 raise _fail(f"model.path {path}: the training data has reasoning traces, but {exc}") from None
             notes.append(f"warning: {exc} (fine for answer-only data)")
     hf = model.hf_config
-    limit = getattr(hf, "max_position_embeddings", None)
-    rope = getattr(hf, "rope_scaling", None)
-    if limit and int(config.data.max_length) > limit and not rope:
+    limit = context_length(hf)
+    max_length = int(config.data.max_length)
+    if limit and max_length > limit:
+        native = getattr(hf, "max_position_embeddings", limit)
+        yarn = {
+            "rope_type": "yarn",
+            "factor": float(-(-max_length // native)),
+            "original_max_position_embeddings": native,
+        }
         raise _fail(
-            f"data.max_length ({config.data.max_length}) exceeds the model's max_position_embeddings ({limit}); "
-            "shorten the phase or set YaRN rope scaling, e.g. model.override_config.rope_scaling="
-            f"{{rope_type:yarn,factor:{-(-int(config.data.max_length) // limit)}.0,"
-            f"original_max_position_embeddings:{limit}}}"
+            f"data.max_length ({max_length}) exceeds the model's context ({limit} tokens); shorten the phase or "
+            f'add YaRN rope scaling to {path / "config.json"}: "rope_scaling": {json.dumps(yarn)} '
+            "(veRL 0.9.1's model.override_config cannot set a nested rope_scaling; see docs/recipes.md)"
         )
     notes.insert(0, f"model {path}: {type(hf).__name__}, tokenizer with chat template, context {limit or '?'} tokens")
     return notes
+
+
+def context_length(hf_config) -> int | None:
+    """Tokens the model can attend over: ``max_position_embeddings``, times the factor of a YaRN/linear/dynamic
+    rope scaling when one is set (``rope_scaling``, or ``rope_parameters`` in transformers 5)."""
+    native = getattr(hf_config, "max_position_embeddings", None)
+    rope = getattr(hf_config, "rope_scaling", None) or getattr(hf_config, "rope_parameters", None) or {}
+    kind = rope.get("rope_type", rope.get("type")) if isinstance(rope, dict) else None
+    if not native or kind in (None, "default") or not rope.get("factor"):
+        return native
+    return int(float(rope["factor"]) * int(rope.get("original_max_position_embeddings") or native))
 
 
 def check_data(config) -> tuple[int | None, bool | None, list[str]]:
