@@ -196,6 +196,15 @@ def check_batch_shapes(config) -> None:
             )
 
 
+def check_algorithm_stages(config) -> None:
+    """Settings that only work in our trainer mode: task-norm labels and entropy masking (docs/algorithms.md)."""
+    from qwenlong_verl.algos.config import plan_problems
+
+    problems = plan_problems(config)
+    if problems:
+        raise PlanError("; ".join(problems))
+
+
 def _divisor_near(n: int, target: int) -> int:
     divisors = [d for d in range(1, n + 1) if n % d == 0]
     return min(divisors, key=lambda d: (abs(d - target), -d))
@@ -226,6 +235,7 @@ def plan_phase(recipe: RecipeConfig, index: int, model_path: str | None = None, 
             validate(config)
             check_batch_shapes(config)
             validate_qwenlong_sections(config)
+            check_algorithm_stages(config)
     except PlanError as exc:
         raise PlanError(f"{recipe.source}: phase {index + 1} ({phase.name}): {exc}") from None
     return PhasePlan(

@@ -62,6 +62,14 @@ REGISTRATIONS: tuple[Registration, ...] = (
         names=("qwenlong",),
         trigger="verl.experimental.reward_loop.reward_manager",
     ),
+    Registration(
+        kind="advantage estimator",
+        config_key="algorithm.adv_estimator",
+        registry_module="verl.trainer.ppo.core_algos",
+        registry_attr="ADV_ESTIMATOR_REGISTRY",
+        provider="qwenlong_verl.algos.task_norm",
+        names=("grpo_task_norm",),
+    ),
 )
 
 FAILURES: dict[str, str] = {}

@@ -1,0 +1,11 @@
+"""Long-context RL algorithms of QwenLong-L1.5 on veRL's own extension points.
+
+* :mod:`~qwenlong_verl.algos.config` — ``qwenlong.algos`` settings and the plan-time checks.
+* :mod:`~qwenlong_verl.algos.task_norm` — task-specific advantage, registered as ``grpo_task_norm``.
+* :mod:`~qwenlong_verl.algos.entropy_mask` — negative-gradient clipping and the AEPO controller (pure tensors).
+* :mod:`~qwenlong_verl.algos.sample_labels` — per-sample ``(uid, index, task)`` read from TransferQueue.
+* :mod:`~qwenlong_verl.algos.trainer_stages` — the v1 trainer-stage mixin that wires them into a run.
+
+Nothing is imported here: the plugin imports :mod:`task_norm` from a veRL post-import hook, and every
+other module is loaded only by the process that uses it.
+"""
