@@ -179,12 +179,201 @@ def _run_sft_data(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- eval / report
+
+
+def _add_eval(sub) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a served policy on local benchmark files, scored like training; writes a report",
+        description="Sample an OpenAI-compatible endpoint (e.g. `vllm serve`) on benchmark files, score each sample "
+        "with the training reward, and write OUT/report/. Rerun the same command to resume.",
+    )
+    p.add_argument(
+        "--model-url", required=True, metavar="URL", help="OpenAI-compatible base URL, e.g. http://HOST:8000/v1"
+    )
+    p.add_argument("--model", required=True, metavar="NAME", help="served model name")
+    p.add_argument(
+        "--bench",
+        required=True,
+        nargs="+",
+        action="extend",
+        metavar="NAME_OR_FILE",
+        help="benchmark name, file, or NAME=FILE",
+    )
+    p.add_argument("--n", type=int, default=1, metavar="K", help="samples per item; pass@k for k=1,2,4..K (default 1)")
+    p.add_argument("--out", required=True, metavar="DIR", help="eval folder (resumed if it exists)")
+    p.add_argument("--judge-url", nargs="+", action="extend", default=[], metavar="URL", help="LLM-judge endpoint(s)")
+    p.add_argument("--judge-model", metavar="NAME", help="judge model name (default: the endpoint's first model)")
+    p.add_argument("--judge-timeout", type=float, metavar="S", help="timeout of one judge request in seconds")
+    p.add_argument("--judge-concurrency", type=int, metavar="N", help="judge requests in flight per endpoint")
+    p.add_argument(
+        "--max-input-tokens", type=int, metavar="N", help="middle-truncate documents so prompts fit N tokens"
+    )
+    p.add_argument(
+        "--tokenizer", metavar="NAME_OR_PATH", help="the served model's tokenizer ('builtin', folder, hub name)"
+    )
+    p.add_argument(
+        "--concurrency", type=int, default=16, metavar="N", help="generation requests in flight (default 16)"
+    )
+    p.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (default 0.7)")
+    p.add_argument("--top-p", type=float, default=0.95, help="nucleus mass (default 0.95)")
+    p.add_argument(
+        "--max-tokens", type=int, default=10000, metavar="N", help="output budget per sample (default 10000)"
+    )
+    p.add_argument("--timeout", type=float, default=1800.0, metavar="S", help="per-request timeout (default 1800 s)")
+    p.add_argument("--max-retries", type=int, default=4, metavar="N", help="retries of a transient failure (default 4)")
+    p.add_argument("--seed", type=int, help="per-sample seeds derived from this seed (reproducible samples)")
+    p.add_argument("--extra-body", metavar="JSON", help="extra request fields, e.g. '{\"top_k\": 20}'")
+    p.add_argument("--api-key", help="bearer token (default $QWENLONG_EVAL_API_KEY or $OPENAI_API_KEY)")
+    p.add_argument(
+        "--data-dir", metavar="DIR", help="where --bench NAME looks (default $QWENLONG_EVAL_DATA or data/eval)"
+    )
+    p.add_argument("--loong-doc-dir", metavar="DIR", help="Loong's data/doc folder (default: doc/ next to loong.jsonl)")
+    p.add_argument("--limit", type=int, metavar="N", help="only the first N items of each benchmark")
+    p.add_argument(
+        "--length-buckets", default="4k,8k,16k,32k,64k,128k", metavar="EDGES", help="input-length bucket edges"
+    )
+    p.add_argument("--rescore", action="store_true", help="score every sample again (after changing the judge)")
+
+
+class _EvalProgress:
+    """Rich progress bars for the runner's stages."""
+
+    def __init__(self, progress):
+        self.progress = progress
+        self.tasks = {}
+
+    def stage(self, name: str, total: int) -> None:
+        self.tasks[name] = self.progress.add_task(name, total=total)
+
+    def advance(self, name: str, amount: int = 1) -> None:
+        self.progress.advance(self.tasks[name], amount)
+
+
+def _print_eval_summary(rows, report_dir) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from qwenlong_verl.eval.report import summary_cells, summary_columns, table_ks
+
+    if not rows:
+        return
+    ks = table_ks(rows[0].n)
+    table = Table(title="evaluation summary")
+    for column in summary_columns(ks):
+        table.add_column(column, justify="left" if column == "benchmark" else "right")
+    for row in rows:
+        table.add_row(*summary_cells(row, ks), style="bold" if row.name == "average" else None)
+    console().print(table)
+    console().print(f"report: {escape(str(report_dir / 'README.md'))}", soft_wrap=True)
+
+
+def _run_eval(args) -> int:
+    import json
+    import os
+
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from qwenlong_verl.eval.benchmarks import BenchmarkFormatError
+    from qwenlong_verl.eval.generate import GenerationConfig, GenerationSetupError
+    from qwenlong_verl.eval.runner import EvalConfig, EvalConfigError, run_eval
+    from qwenlong_verl.eval.scoring import parse_length_edges
+    from qwenlong_verl.eval.store import StoreError
+
+    try:
+        extra = json.loads(args.extra_body) if args.extra_body else {}
+        if not isinstance(extra, dict):
+            raise ValueError("--extra-body must be a JSON object")
+        generation = GenerationConfig(
+            base_url=args.model_url,
+            model=args.model,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            max_tokens=args.max_tokens,
+            concurrency=args.concurrency,
+            timeout_s=args.timeout,
+            max_retries=args.max_retries,
+            api_key=args.api_key or os.environ.get("QWENLONG_EVAL_API_KEY") or os.environ.get("OPENAI_API_KEY"),
+            seed=args.seed,
+            extra_body=extra,
+        )
+        config = EvalConfig(
+            benches=args.bench,
+            out=args.out,
+            generation=generation,
+            n=args.n,
+            data_dir=args.data_dir,
+            loong_doc_dir=args.loong_doc_dir,
+            limit=args.limit,
+            tokenizer=args.tokenizer,
+            max_input_tokens=args.max_input_tokens,
+            judge_urls=args.judge_url,
+            judge_model=args.judge_model,
+            judge_timeout_s=args.judge_timeout,
+            judge_concurrency=args.judge_concurrency,
+            length_edges=parse_length_edges(args.length_buckets),
+            rescore=args.rescore,
+        )
+        columns = (TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console(), transient=False) as progress:
+            result = run_eval(config, _EvalProgress(progress))
+    except (BenchmarkFormatError, EvalConfigError, GenerationSetupError, StoreError, ValueError) as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        console().print(
+            f"[yellow]interrupted[/]: finished samples are saved in {escape(str(args.out))}; "
+            "rerun the same command to resume",
+            soft_wrap=True,
+        )
+        return 130
+    stats = result.generation
+    console().print(
+        f"{result.items} items ({result.truncated} truncated); drew {stats.ok} new samples "
+        f"({stats.retries} retries), scored {result.scored}",
+        soft_wrap=True,
+    )
+    _print_eval_summary(result.rows, result.report_dir)
+    code = 0
+    if result.failed_samples:
+        for message, count in sorted(stats.errors.items(), key=lambda kv: -kv[1])[:5]:
+            console().print(f"[red]{count} x[/] {escape(message)}", soft_wrap=True)
+        code = fail(
+            f"{result.failed_samples} samples failed (recorded in generations.jsonl, counted as wrong); "
+            "rerun the same command to retry them",
+            1,
+        )
+    if result.scoring_errors:
+        code = fail(f"{result.scoring_errors} samples could not be scored (see the log); rerun to retry them", 1)
+    return code
+
+
+def _add_report(sub) -> None:
+    p = sub.add_parser("report", help="rebuild the report (markdown table, PNG plots) of an eval folder")
+    p.add_argument("dir", metavar="DIR", help="an eval folder written by `qwenlong-verl eval`")
+
+
+def _run_report(args) -> int:
+    from qwenlong_verl.eval.report import build_report
+    from qwenlong_verl.eval.store import StoreError
+
+    try:
+        rows, _, report_dir = build_report(args.dir)
+    except (StoreError, KeyError) as exc:
+        return fail(f"{args.dir}: cannot build a report ({exc})")
+    _print_eval_summary(rows, report_dir)
+    return 0
+
+
 # ----------------------------------------------------------------------------- entry point
 
 _COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "doctor": (_add_doctor, _run_doctor),
     "plan": (_add_plan, _run_plan),
     "sft-data": (_add_sft_data, _run_sft_data),
+    "eval": (_add_eval, _run_eval),
+    "report": (_add_report, _run_report),
 }
 
 

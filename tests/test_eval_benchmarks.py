@@ -168,6 +168,12 @@ def test_missing_field_names_file_line_field_and_close_match(tmp_path):
         ("mine", {"question": "q", "answer": "a"}, "missing field 'document'"),
         ("mine", {"document": "d", "question": "q", "answer": "a", "task": "poem"}, "unknown task 'poem'"),
         ("mine", {"document": "d", "question": "q", "answer": "B", "task": "choice"}, "'choices' is missing"),
+        ("mine", {"document": "d", "question": "q", "answer": "E", "choices": ["x", "y"]}, "beyond the 2 choices"),
+        (
+            "mine",
+            {"document": "d", "question": "q", "answer": "many", "task": "numeric"},
+            "field 'answer'.*not a number",
+        ),
     ],
 )
 def test_bad_rows(tmp_path, bench, row, message):
@@ -211,3 +217,15 @@ def test_json_and_parquet_files_and_limit(tmp_path):
     assert from_parquet[0].source.endswith("2wikimqa.parquet row 1")
     _, limited = load_benchmarks(["docmath", "frames"], FIXTURES, LoadOptions(limit=1))
     assert [i.benchmark for i in limited] == ["docmath", "frames"]
+
+
+def test_generic_gold_uses_the_training_gold_rules(tmp_path):
+    rows = [
+        {"id": 1, "document": "d", "question": "q", "choices": ["red", "green"], "answer": "green"},
+        {"id": 2, "document": "d", "question": "q", "choices": ["red", "green"], "answer": "(a)"},
+        {"id": 3, "document": "d", "question": "q", "answers": ["Paris", "paris, France"]},
+        {"id": 4, "document": "d", "question": "q", "answer": 12.0},
+    ]
+    items = load_file(_write(tmp_path, "mine.jsonl", rows), "mine")
+    assert [(i.task, i.gold) for i in items] == [("choice", "B"), ("choice", "A"), ("qa", "Paris"), ("numeric", "12")]
+    assert items[2].meta == {"answers": ["Paris", "paris, France"]}

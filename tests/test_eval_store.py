@@ -68,3 +68,12 @@ def test_manifest_errors(tmp_path):
     (tmp_path / "run.json").write_text("[1]")
     with pytest.raises(StoreError, match="expected a JSON object"):
         EvalFolder(tmp_path).read_manifest()
+
+
+def test_complete_last_row_missing_only_its_newline_is_kept(tmp_path):
+    path = tmp_path / "g.jsonl"
+    path.write_text('{"id": "a", "k": 0}\n{"id": "a", "k": 1}')
+    assert len(read_jsonl(path)) == 2
+    with JsonlAppender(path) as sink:
+        sink.append({"id": "a", "k": 2})
+    assert [r["k"] for r in read_jsonl(path)] == [0, 1, 2]

@@ -369,6 +369,10 @@ def _loong(row: Mapping[str, Any], ctx: RowContext) -> EvalItem:
         raise ctx.error("missing or empty field 'answer'")
     answer = row["answer"]
     numeric = isinstance(answer, (int, float)) and not isinstance(answer, bool)
+    if isinstance(answer, list) and all(isinstance(a, (str, int, float)) for a in answer):
+        # One answer that is a list (an ordering, a set of names): as text, so the scorer does not read a
+        # JSON list as alternative answers.
+        answer = ", ".join(str(a) for a in answer)
     meta: dict[str, Any] = {"type": doc_type, "level": level}
     if row.get("set") is not None:
         meta["set"] = row["set"]
@@ -416,6 +420,13 @@ def _generic(row: Mapping[str, Any], ctx: RowContext) -> EvalItem:
         raise ctx.error(f"field 'task': {exc}") from None
     if task == CHOICE and not choices:
         raise ctx.error("task is 'choice' but field 'choices' is missing")
+    from qwenlong_verl.data.schema import canonical_gold  # the same gold rules as prepared training rows
+
+    try:
+        answers = list(dict.fromkeys(canonical_gold(task, a, choices or ()) for a in answers))
+    except ValueError as exc:
+        raise ctx.error(f"field {'answer' if row.get('answer') is not None else 'answers'!r}: {exc}") from None
+    gold = answers[0]
     return EvalItem(
         id=f"{ctx.benchmark}/{_native_id(row, ctx, 'id', '_id')}",
         benchmark=ctx.benchmark,

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from qwenlong_verl.eval.store import latest_generations, read_jsonl
+from qwenlong_verl.eval.store import read_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def pending_samples(
     prompts: Mapping[str, list[dict]], n: int, existing: Iterable[Mapping[str, Any]]
 ) -> list[SampleRequest]:
     """Samples still to draw: every (id, k < n) without a successful row in ``existing``."""
-    done = {key for key, row in latest_generations(existing).items() if row.get("status") == "ok"}
+    done = {(str(row["id"]), int(row["k"])) for row in existing if row.get("status") == "ok"}  # ok rows are final
     return [
         SampleRequest(item_id, k, messages)
         for item_id, messages in prompts.items()

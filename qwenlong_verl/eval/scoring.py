@@ -72,19 +72,24 @@ class ScoreRequest:
     k: int
     response: str
     data_source: str
-    gold: str
+    gold: str | list[str]
     extra_info: Mapping[str, Any]
 
 
 def extra_info_of(item: Mapping[str, Any]) -> dict[str, Any]:
-    """``extra_info`` for the scorer, as in a training row: task and question (and choices/answers if any)."""
-    info: dict[str, Any] = {"task": item["task"], "question": item["question"], "index": item["id"]}
-    if item.get("choices"):
-        info["choices"] = list(item["choices"])
+    """``extra_info`` for the scorer with the keys a prepared training row has: task, bare question, choices."""
+    return {
+        "task": item["task"],
+        "question": item["question"],
+        "choices": list(item.get("choices") or []),
+        "source_id": item["id"],
+    }
+
+
+def ground_truth_of(item: Mapping[str, Any]) -> str | list[str]:
+    """The gold for the scorer: every acceptable answer when the benchmark lists several (LongBench), else one."""
     answers = (item.get("meta") or {}).get("answers")
-    if answers:
-        info["answers"] = list(answers)
-    return info
+    return list(answers) if isinstance(answers, list) and len(answers) > 1 else item["gold"]
 
 
 def pending_scores(
@@ -105,7 +110,9 @@ def pending_scores(
             old = scores.get((item_id, k))
             if not rescore and old and old.get("status") == "ok" and old.get("response_sha") == response_sha(response):
                 continue
-            out.append(ScoreRequest(item_id, k, response, item["data_source"], item["gold"], extra_info_of(item)))
+            out.append(
+                ScoreRequest(item_id, k, response, item["data_source"], ground_truth_of(item), extra_info_of(item))
+            )
     return out
 
 
@@ -158,6 +165,10 @@ async def score(
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+        if requests:
+            from qwenlong_verl.rewards.judge import close_clients
+
+            await close_clients()  # the judge sessions of this loop
     return errors
 
 
@@ -361,6 +372,26 @@ def _average(rows: Sequence[GroupSummary], n: int, ks: Sequence[int]) -> GroupSu
 
 DEFAULT_LENGTH_EDGES = (4096, 8192, 16384, 32768, 65536, 131072)
 """Upper edges of the input-length buckets, in tokens; the last bucket is open-ended."""
+
+
+def parse_length_edges(text: str) -> list[int]:
+    """``"4k,8k,32000"`` -> ``[4096, 8192, 32000]`` (``k`` = 1024 tokens); increasing positive edges."""
+    edges = []
+    for part in str(text).split(","):
+        part = part.strip().lower()
+        if not part:
+            continue
+        scale = 1024 if part.endswith("k") else 1
+        try:
+            value = int(float(part.removesuffix("k")) * scale)
+        except ValueError:
+            raise ValueError(f"length bucket edge {part!r} is not a number like 4k or 32768") from None
+        if value <= 0:
+            raise ValueError(f"length bucket edge {part!r} must be positive")
+        edges.append(value)
+    if not edges or edges != sorted(set(edges)):
+        raise ValueError(f"length bucket edges {text!r} must be increasing, e.g. 4k,8k,16k,32k")
+    return edges
 
 
 def bucket_label(lo: int, hi: int | None) -> str:

@@ -36,24 +36,22 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.exists():
         return []
-    data = path.read_bytes()
-    lines = data.split(b"\n")
-    torn_tail = not data.endswith(b"\n") and bool(data)
     rows: list[dict[str, Any]] = []
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        is_last = number == len(lines)
-        try:
-            row = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            if is_last and torn_tail:
-                logger.warning("%s: ignoring the torn last line %d (interrupted write)", path, number)
-                continue
-            raise StoreError(f"{path}:{number}: not valid JSON ({exc}); delete that line or the file") from exc
-        if not isinstance(row, dict):
-            raise StoreError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-        rows.append(row)
+    loads = json.loads
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                row = loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                if not raw.strip():
+                    continue
+                if not raw.endswith(b"\n"):  # only the last line can lack its newline
+                    logger.warning("%s: ignoring the torn last line %d (interrupted write)", path, number)
+                    continue
+                raise StoreError(f"{path}:{number}: not valid JSON ({exc}); delete that line or the file") from exc
+            if not isinstance(row, dict):
+                raise StoreError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
+            rows.append(row)
     return rows
 
 
@@ -107,7 +105,7 @@ class JsonlAppender:
 
 
 def _cut_torn_tail(path: Path) -> None:
-    """Drop an unterminated last line so the next append starts on a fresh line."""
+    """Make the file end on a newline: a torn last line is cut, a complete one (only its newline lost) kept."""
     if not path.exists():
         return
     with path.open("rb+") as f:
@@ -117,19 +115,25 @@ def _cut_torn_tail(path: Path) -> None:
         f.seek(size - 1)
         if f.read(1) == b"\n":
             return
-        # Walk back to the last newline; rows are small next to a document, so read in blocks.
-        pos, block = size, 1 << 16
+        # Walk back to the last newline in blocks (a response can be long).
+        pos, block, start = size, 1 << 16, 0
         while pos > 0:
-            start = max(0, pos - block)
-            f.seek(start)
-            chunk = f.read(pos - start)
-            cut = chunk.rfind(b"\n")
+            lo = max(0, pos - block)
+            f.seek(lo)
+            cut = f.read(pos - lo).rfind(b"\n")
             if cut >= 0:
-                f.truncate(start + cut + 1)
-                logger.warning("%s: cut a torn last line (interrupted write) before appending", path)
-                return
-            pos = start
-        f.truncate(0)
+                start = lo + cut + 1
+                break
+            pos = lo
+        f.seek(start)
+        try:
+            json.loads(f.read())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            f.truncate(start)
+            logger.warning("%s: cut a torn last line (interrupted write) before appending", path)
+        else:
+            f.seek(0, os.SEEK_END)
+            f.write(b"\n")
 
 
 def sample_key(row: dict[str, Any]) -> Key:
