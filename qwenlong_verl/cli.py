@@ -113,6 +113,144 @@ def _run_plan(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- synth / prepare
+
+
+def _add_synth(sub) -> None:
+    p = sub.add_parser(
+        "synth",
+        help="generate verifiable long-context questions (jsonl that `prepare` reads)",
+        description="Corpus-level numeric aggregation over many generated reports with tables, multi-hop chains "
+        "across distant documents, multiple-choice variants and relevant-looking distractors; answers computed "
+        "by construction. Same arguments, same bytes.",
+    )
+    p.add_argument("--out", required=True, metavar="FILE", help="jsonl to write")
+    p.add_argument("--n", type=int, required=True, help="number of examples")
+    p.add_argument("--min-tokens", type=int, required=True, help="shortest target input length (builtin tokenizer)")
+    p.add_argument("--max-tokens", type=int, required=True, help="longest target input length")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--tasks", metavar="LIST", help="comma list of numeric, choice, qa (default: all three in turn)")
+
+
+def _run_synth(args) -> int:
+    import time
+
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from qwenlong_verl.data.synth import SynthError, synth
+    from qwenlong_verl.tasks import UnknownTaskError
+
+    start = time.perf_counter()
+    columns = (TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    try:
+        with Progress(*columns, console=console(), transient=True) as bar:
+            job = bar.add_task("synth", total=args.n)
+            stats = synth(
+                args.out,
+                args.n,
+                args.min_tokens,
+                args.max_tokens,
+                seed=args.seed,
+                tasks=args.tasks,
+                progress=lambda done, _total: bar.update(job, completed=done),
+            )
+    except (SynthError, UnknownTaskError) as exc:
+        return fail(str(exc))
+    took = time.perf_counter() - start
+    console().print(
+        f"wrote [bold]{stats.examples} examples[/] to {escape(stats.path)}: {stats.document_tokens:,} document tokens "
+        f"in {took:.1f} s; tasks {', '.join(f'{k} {v}' for k, v in stats.tasks.items())}; "
+        f"kinds {', '.join(f'{k} {v}' for k, v in sorted(stats.kinds.items()))}",
+        soft_wrap=True,
+    )
+    return 0
+
+
+def _add_prepare(sub) -> None:
+    p = sub.add_parser(
+        "prepare",
+        help="validate records, count prompt tokens as veRL will, write one parquet per phase window",
+        description="Reads jsonl/json/parquet (raw records or veRL rows such as DocQA-RL-1.6K), drops and lists bad "
+        "rows by file and row (--strict: fails instead), and writes DIR/phase<N>.parquet (disjoint length bins), "
+        "DIR/stats.json and DIR/lengths.png.",
+    )
+    p.add_argument("--input", nargs="+", action="extend", required=True, metavar="FILE", help="jsonl, json or parquet")
+    p.add_argument("--output", required=True, metavar="DIR", help="output directory")
+    p.add_argument(
+        "--tokenizer", default="builtin", metavar="NAME_OR_PATH", help="the policy's tokenizer (default: builtin)"
+    )
+    p.add_argument(
+        "--phases", default="20000,60000", help="increasing input windows in tokens (default 20000,60000; 20k works)"
+    )
+    p.add_argument("--strict", action="store_true", help="write nothing if any row is bad (default: drop and count)")
+    p.add_argument("--workers", type=int, help="token-counting processes (default: up to 2)")
+    p.add_argument(
+        "--chat-template-kwargs",
+        metavar="JSON",
+        help="must equal data.apply_chat_template_kwargs of training, e.g. '{\"enable_thinking\": false}'",
+    )
+    p.add_argument("--no-plot", action="store_true", help="skip lengths.png")
+
+
+def _run_prepare(args) -> int:
+    import json
+
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.table import Table
+
+    from qwenlong_verl.data.prepare import BadRowsError, PrepareError, prepare
+    from qwenlong_verl.data.tokenizer import TokenizerLoadError
+
+    try:
+        kwargs = json.loads(args.chat_template_kwargs) if args.chat_template_kwargs else {}
+    except ValueError as exc:
+        return fail(f"--chat-template-kwargs is not JSON: {exc}")
+    if not isinstance(kwargs, dict):
+        return fail("--chat-template-kwargs must be a JSON object")
+    columns = (TextColumn("counting tokens"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    try:
+        with Progress(*columns, console=console(), transient=True) as bar:
+            job = bar.add_task("count", total=None)
+            stats = prepare(
+                args.input,
+                args.output,
+                tokenizer=args.tokenizer,
+                phases=args.phases,
+                strict=args.strict,
+                workers=args.workers,
+                apply_chat_template_kwargs=kwargs,
+                plot=not args.no_plot,
+                progress=lambda done, total: bar.update(job, completed=done, total=total),
+            )
+    except BadRowsError as exc:
+        return fail(str(exc), 1)
+    except (PrepareError, TokenizerLoadError) as exc:
+        return fail(str(exc))
+    for problem in stats.problems[:20]:
+        console().print(f"[yellow]dropped[/] ({problem.reason}) {escape(str(problem))}", soft_wrap=True)
+    if len(stats.problems) > 20:
+        console().print(f"[yellow]... and {len(stats.problems) - 20} more (all in stats.json)[/]")
+    table = Table(title=f"{escape(stats.output_dir)} (tokenizer {escape(stats.tokenizer)})")
+    for column in ("phase", "window (tokens)", "rows", "tasks", "min", "p50", "p90", "max", "file"):
+        table.add_column(column)
+    for p in stats.phase_stats:
+        t = p.tokens
+        table.add_row(
+            str(p.phase),
+            f"({p.min_exclusive:,}, {p.max_inclusive:,}]",
+            str(p.rows),
+            ", ".join(f"{k} {v}" for k, v in p.tasks.items()),
+            *(f"{t[k]:,}" if t else "-" for k in ("min", "p50", "p90", "max")),
+            p.file,
+        )
+    console().print(table)
+    dropped = ", ".join(f"{k} {v}" for k, v in stats.dropped.items()) or "none"
+    console().print(f"{stats.rows_written} of {stats.rows_read} rows written; dropped: {dropped}", soft_wrap=True)
+    return 0
+
+
 # ----------------------------------------------------------------------------- sft-data
 
 
@@ -371,6 +509,8 @@ def _run_report(args) -> int:
 _COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "doctor": (_add_doctor, _run_doctor),
     "plan": (_add_plan, _run_plan),
+    "synth": (_add_synth, _run_synth),
+    "prepare": (_add_prepare, _run_prepare),
     "sft-data": (_add_sft_data, _run_sft_data),
     "eval": (_add_eval, _run_eval),
     "report": (_add_report, _run_report),

@@ -1,0 +1,256 @@
+"""``prepare``: problems by row and field, exact veRL lengths, disjoint phase windows, determinism, the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from qwenlong_verl.data.prepare import (
+    BadRowsError,
+    PrepareError,
+    parse_phases,
+    phase_of,
+    prepare,
+)
+from qwenlong_verl.data.schema import validate_row
+from qwenlong_verl.data.tokenizer import builtin_tokenizer_path, load_tokenizer
+
+SENTENCE = "The harbour office recorded 1,204 arrivals and 37 delays in the spring season. "
+
+
+def raw(i: int, sentences: int, **over) -> dict:
+    record = {
+        "id": f"r{i}",
+        "documents": [{"title": f"Log {i}", "text": SENTENCE * sentences}],
+        "question": f"How many arrivals were recorded in log {i}?",
+        "answer": "1204",
+        "task": "numeric",
+    }
+    record.update(over)
+    return record
+
+
+def verl_row(i: int, sentences: int) -> dict:
+    content = (
+        "Please read the following text and answer the question below.\n\n<text>\n"
+        + SENTENCE * sentences
+        + "\n</text>\n\nWhich option is right?\nA. one\nB. two\n\nFormat your response as follows: "
+        '"Therefore, the answer is (insert answer here)".'
+    )
+    return {
+        "data_source": "long_toc_choices_0_20000",
+        "prompt": [{"role": "user", "content": content}],
+        "ability": "doc-qa",
+        "reward_model": {"style": "rule", "ground_truth": "B"},
+        "extra_info": {"index": 100 + i, "question": "Which option is right?\nA. one\nB. two", "split": "train"},
+    }
+
+
+@pytest.fixture
+def inputs(tmp_path) -> list[str]:
+    """A jsonl with good rows of several lengths and bad rows at known line numbers, plus a veRL-format parquet."""
+    lines = [
+        json.dumps(raw(0, 2)),  # line 1
+        json.dumps(raw(1, 30)),  # line 2
+        "",  # line 3: blank, skipped, still counted as a line
+        json.dumps(raw(2, 8, answer="twelve hundred")),  # line 4: bad gold
+        "{not json",  # line 5
+        json.dumps(raw(3, 60)),  # line 6
+        json.dumps(raw(4, 5, task="poetry")),  # line 7: unknown task
+        json.dumps(raw(5, 400)),  # line 8: longer than the last window
+        json.dumps(raw(0, 3)),  # line 9: duplicate id r0
+        json.dumps({k: v for k, v in raw(6, 4).items() if k != "question"}),  # line 10: missing question
+        json.dumps(raw(7, 12, task="choice", choices=["1204", "37"], answer="A")),  # line 11
+    ]
+    jsonl = tmp_path / "raw.jsonl"
+    jsonl.write_text("\n".join(lines) + "\n")
+    parquet = tmp_path / "docqa.parquet"
+    pq.write_table(pa.Table.from_pylist([verl_row(0, 10), verl_row(1, 45)]), parquet)
+    return [str(jsonl), str(parquet)]
+
+
+PHASES = [300, 1200, 2500]
+
+
+def read_rows(path) -> list[dict]:
+    return pq.read_table(path).to_pylist()
+
+
+def test_rows_phases_lengths_and_problems(inputs, tmp_path):
+    from verl.utils.tokenizer import normalize_token_ids
+
+    out = tmp_path / "out"
+    seen_progress = []
+    stats = prepare(inputs, str(out), phases=PHASES, workers=1, progress=lambda d, t: seen_progress.append((d, t)))
+
+    assert stats.rows_read == 12 and stats.rows_written == 6
+    assert stats.dropped == {
+        "bad_gold": 1,
+        "duplicate_id": 1,
+        "missing": 1,
+        "too_long": 1,
+        "unknown_task": 1,
+        "unreadable": 1,
+    }
+    where = [(Path(p.source).name, p.row, p.field) for p in stats.problems]
+    assert where == [
+        ("raw.jsonl", 4, "answer"),
+        ("raw.jsonl", 5, "<line>"),
+        ("raw.jsonl", 7, "task"),
+        ("raw.jsonl", 8, "prompt"),
+        ("raw.jsonl", 9, "id"),
+        ("raw.jsonl", 10, "question"),
+    ]
+    too_long = stats.problems[3]
+    assert f"longer than the last phase window {PHASES[-1]}" in too_long.message
+    assert seen_progress[-1] == (7, 7)  # every row that passed validation was counted, the too-long one too
+
+    tok = load_tokenizer()
+    by_index = {}
+    for phase_stats, low, high in zip(stats.phase_stats, [0, *PHASES[:-1]], PHASES, strict=True):
+        rows = read_rows(out / phase_stats.file)
+        assert phase_stats.rows == len(rows) and (phase_stats.min_exclusive, phase_stats.max_inclusive) == (low, high)
+        assert [r["extra_info"]["index"] for r in rows] == sorted(r["extra_info"]["index"] for r in rows)
+        for number, row in enumerate(rows, start=1):
+            validate_row(row, number, phase_stats.file)
+            ids = tok.apply_chat_template(row["prompt"], add_generation_prompt=True, tokenize=True)
+            assert row["extra_info"]["input_tokens"] == len(normalize_token_ids(ids))  # exactly veRL's count
+            assert low < row["extra_info"]["input_tokens"] <= high
+            assert row["extra_info"]["phase"] == phase_stats.phase
+            by_index[row["extra_info"]["index"]] = row
+    # index = position among all input rows (jsonl: 10 non-blank lines, then the 2 parquet rows)
+    assert {i: r["extra_info"]["source_id"] for i, r in by_index.items()} == {
+        0: "r0", 1: "r1", 4: "r3", 9: "r7", 10: "100", 11: "101"
+    }  # fmt: skip
+    assert [len(read_rows(out / p.file)) for p in stats.phase_stats] == [1, 3, 2]
+
+    docqa = [r for r in by_index.values() if r["data_source"].startswith("long_toc_choices")]
+    assert [r["extra_info"]["task"] for r in docqa] == ["choice", "choice"]
+    assert (
+        docqa[0]["ability"] == "doc-qa" and json.loads(docqa[0]["extra_info"]["source_meta"])["original_index"] == 100
+    )
+    choice = next(r for r in by_index.values() if r["extra_info"]["source_id"] == "r7")
+    assert choice["extra_info"]["choices"] == ["1204", "37"] and choice["reward_model"]["ground_truth"] == "A"
+    assert "\nA. 1204\nB. 37\n" in choice["prompt"][0]["content"]
+
+    saved = json.loads((out / "stats.json").read_text())
+    assert saved["rows_written"] == 6 and saved["problems_total"] == 6 and "output_dir" not in saved
+    assert [p["file"] for p in saved["phase_stats"]] == ["phase1.parquet", "phase2.parquet", "phase3.parquet"]
+    assert (out / "lengths.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_indices_are_input_positions_and_do_not_move_with_phases(inputs, tmp_path):
+    first = prepare(inputs, str(tmp_path / "a"), phases=PHASES, workers=1, plot=False)
+    second = prepare(inputs, str(tmp_path / "b"), phases=[13000], workers=1, plot=False)
+
+    def ids(stats):
+        return {r["extra_info"]["source_id"]: r["extra_info"]["index"] for f in stats.phase_files for r in read_rows(f)}
+
+    a, b = ids(first), ids(second)
+    assert a == {"r0": 0, "r1": 1, "r3": 4, "r7": 9, "100": 10, "101": 11}
+    assert b == {**a, "r5": 6}  # the long row fits the single larger window; nobody else moved
+    assert len(second.phase_files) == 1
+
+
+def test_deterministic_bytes_in_process_and_with_a_process_pool(inputs, tmp_path):
+    one = prepare(inputs, str(tmp_path / "one"), phases=PHASES, workers=1, batch_size=2)
+    two = prepare(inputs, str(tmp_path / "two"), phases=PHASES, workers=2, batch_size=2)
+    names = ["phase1.parquet", "phase2.parquet", "phase3.parquet", "stats.json", "lengths.png"]
+    for name in names:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
+    assert one.rows_written == two.rows_written == 6
+
+
+def test_strict_fails_naming_rows_and_writes_nothing(inputs, tmp_path):
+    with pytest.raises(BadRowsError) as err:
+        prepare(inputs, str(tmp_path / "strict"), phases=PHASES, strict=True, workers=1)
+    message = str(err.value)
+    assert message.startswith("6 bad row(s) (strict mode, nothing written)")
+    assert "raw.jsonl row 4: field 'answer'" in message and "raw.jsonl row 10: field 'question': missing" in message
+    assert len(err.value.problems) == 6
+    assert not (tmp_path / "strict").exists()
+
+
+def test_fewer_phases_remove_stale_phase_files(inputs, tmp_path):
+    out = tmp_path / "out"
+    prepare(inputs, str(out), phases=PHASES, workers=1, plot=False)
+    assert (out / "phase3.parquet").exists()
+    stats = prepare(inputs, str(out), phases=[1200, 2500], workers=1, plot=False)
+    assert sorted(p.name for p in out.glob("phase*.parquet")) == ["phase1.parquet", "phase2.parquet"]
+    assert stats.histogram is None and not (out / "lengths.png").exists()
+
+
+def test_chat_template_kwargs_change_the_count_like_veRL(tmp_path):
+    """A Qwen3-style template that reads enable_thinking: we must count with the training config's kwargs."""
+    from verl.utils import hf_tokenizer
+    from verl.utils.tokenizer import normalize_token_ids
+
+    tok_dir = tmp_path / "tok"
+    shutil.copytree(builtin_tokenizer_path(), tok_dir)
+    config = json.loads((tok_dir / "tokenizer_config.json").read_text())
+    config["chat_template"] += (
+        "{%- if add_generation_prompt and enable_thinking is defined and not enable_thinking -%}{{- '<think>\\n\\n</think>\\n\\n' -}}{%- endif -%}"
+    )
+    (tok_dir / "tokenizer_config.json").write_text(json.dumps(config))
+    data = tmp_path / "in.jsonl"
+    data.write_text(json.dumps(raw(0, 3)) + "\n")
+
+    plain = prepare([str(data)], str(tmp_path / "p"), tokenizer=str(tok_dir), phases=[5000], workers=1, plot=False)
+    off = prepare(
+        [str(data)], str(tmp_path / "o"), tokenizer=str(tok_dir), phases=[5000], workers=1, plot=False,
+        apply_chat_template_kwargs={"enable_thinking": False},
+    )  # fmt: skip
+    (row_plain,) = read_rows(plain.phase_files[0])
+    (row_off,) = read_rows(off.phase_files[0])
+    theirs = hf_tokenizer(str(tok_dir))
+    for row, kwargs in ((row_plain, {}), (row_off, {"enable_thinking": False})):
+        ids = theirs.apply_chat_template(row["prompt"], add_generation_prompt=True, tokenize=True, **kwargs)
+        assert row["extra_info"]["input_tokens"] == len(normalize_token_ids(ids))
+    assert row_off["extra_info"]["input_tokens"] > row_plain["extra_info"]["input_tokens"]
+    assert json.loads((tmp_path / "o" / "stats.json").read_text())["apply_chat_template_kwargs"] == {
+        "enable_thinking": False
+    }
+
+
+def test_argument_errors(tmp_path, inputs):
+    for bad, match in (
+        ("", "not a token count"),
+        ("100,50", "strictly increasing"),
+        ("0", "positive"),
+        ("x", "token count"),
+    ):
+        with pytest.raises(PrepareError, match=match):
+            parse_phases(bad)
+    assert parse_phases("20k, 60K") == [20000, 60000] and parse_phases([1, 2]) == [1, 2]
+    assert [phase_of(t, [10, 20]) for t in (1, 10, 11, 20, 21)] == [1, 1, 2, 2, None]
+    with pytest.raises(PrepareError, match="not found: .*absent.jsonl"):
+        prepare([str(tmp_path / "absent.jsonl")], str(tmp_path / "o"))
+    odd = tmp_path / "data.csv"
+    odd.write_text("a,b\n")
+    with pytest.raises(PrepareError, match="unsupported input format '.csv'"):
+        prepare([str(odd)], str(tmp_path / "o"), workers=1)
+    with pytest.raises(PrepareError, match="at least one input"):
+        prepare([], str(tmp_path / "o"))
+
+
+def test_cli_prepare(cli, inputs, tmp_path):
+    out = tmp_path / "cli"
+    result = cli("prepare", "--input", *inputs, "--output", str(out), "--phases", "300,1200,2500")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "6 of 12 rows written" in result.stdout
+    assert "raw.jsonl row 4" in result.stdout and "too_long" in result.stdout
+    assert [len(read_rows(out / f"phase{n}.parquet")) for n in (1, 2, 3)] == [1, 3, 2]
+    strict = cli(
+        "prepare", "--input", *inputs, "--output", str(tmp_path / "s"), "--phases", "300,1200,2500", "--strict"
+    )
+    assert strict.returncode == 1 and "6 bad row(s)" in strict.stdout and not (tmp_path / "s").exists()
+    offline = cli(
+        "prepare", "--input", inputs[0], "--output", str(tmp_path / "x"), "--tokenizer", "no-org/no-model-qwenlong",
+        env={"HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert offline.returncode == 2 and "--tokenizer /path/to/no-model-qwenlong" in offline.stdout

@@ -1,0 +1,231 @@
+"""Synthetic long-context questions: answers re-derived here from the generated text alone; determinism; lengths.
+
+The re-derivation parses the documents back (fact sentences and markdown tables) and recomputes every answer
+without using the generator's internals; only the question's parameters (metric, year, sector, companies,
+threshold) come from the record's ``meta``, and those are checked against the question text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import pytest
+
+from qwenlong_verl.data import synth
+from qwenlong_verl.tasks import CHOICE, NUMERIC, QA
+
+REPORT_FACTS = re.compile(
+    r"^(?P<company>.+?) is an? (?P<sector>\w+) company headquartered in (?P<city>\w+)\. "
+    r"(?P=company) was founded by (?P<founder>\w+ \w+)\.",
+    re.M,
+)
+BORN = re.compile(r"^(?P<person>\w+ \w+) was born in (?P<city>\w+)\.", re.M)
+CITY = re.compile(r"The mayor of (?P<city>\w+) is (?P<mayor>\w+ \w+)\. (?P=city) lies on the (?P<river>\w+) River\.")
+TABLE_HEAD = re.compile(r"^\| Metric \| (?P<years>[\d |]+) \|$", re.M)
+TABLE_ROW = re.compile(r"^\| (?P<label>[^|]+?) \| (?P<cells>[-\d. |]+) \|$", re.M)
+
+
+def parse_world(documents: list[dict]) -> dict:
+    """Every fact the documents state, with a check that no fact is stated twice (answers must be unique)."""
+    companies: dict[str, dict] = {}
+    born: dict[str, str] = {}
+    cities: dict[str, tuple[str, str]] = {}
+    for doc in documents:
+        text = doc["text"]
+        for m in REPORT_FACTS.finditer(text):
+            assert m["company"] not in companies, f"company {m['company']} described twice"
+            head = TABLE_HEAD.search(text, m.end())
+            years = [int(y) for y in head["years"].split(" | ")]
+            table = {}
+            for row in TABLE_ROW.finditer(text, head.end()):
+                cells = row["cells"].split(" | ")
+                assert len(cells) == len(years)
+                table[row["label"]] = dict(zip(years, map(Decimal, cells), strict=True))
+            companies[m["company"]] = {
+                "sector": m["sector"],
+                "city": m["city"],
+                "founder": m["founder"],
+                "table": table,
+            }
+        for m in BORN.finditer(text):
+            assert m["person"] not in born, f"{m['person']} born twice"
+            born[m["person"]] = m["city"]
+        for m in CITY.finditer(text):
+            assert m["city"] not in cities, f"city {m['city']} described twice"
+            cities[m["city"]] = (m["mayor"], m["river"])
+    return {"companies": companies, "born": born, "cities": cities}
+
+
+def shown(value: Decimal, decimals: int) -> str:
+    """What "rounded to N decimals" means: half up (exact decimal arithmetic, no float)."""
+    text = str(value.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP))
+    return text.lstrip("-") if Decimal(text).is_zero() else text
+
+
+def rederive(record: dict) -> str:
+    """The answer text, recomputed from the documents (for choice questions: the text of the right option)."""
+    world = parse_world(record["documents"])
+    companies = world["companies"]
+    meta, kind, question = record["meta"], record["kind"], record["question"]
+    if kind in ("hq_mayor", "founder_river"):
+        company = companies[meta["company"]]
+        assert meta["company"] in question
+        if kind == "hq_mayor":
+            return world["cities"][company["city"]][0]
+        return world["cities"][world["born"][company["founder"]]][1]
+    label = meta["metric"]
+    decimals = 1 if "." in _cell(record, label) else 0
+    if kind == "percent_change":
+        assert meta["company"] in question and f"from {meta['start']} to {meta['end']}" in question
+        table = companies[meta["company"]]["table"][label]
+        v0, v1 = table[meta["start"]], table[meta["end"]]
+        return shown((v1 - v0) / v0 * 100, 2)
+    year = meta["year"]
+    assert str(year) in question
+    if kind == "bridge":
+        assert meta["founder"] in question
+        (company,) = [c for c in companies.values() if c["founder"] == meta["founder"]]
+        return shown(company["table"][label][year], decimals)
+    in_sector = [c["table"][label][year] for c in companies.values() if c["sector"] == meta["sector"]]
+    assert len(in_sector) >= 2
+    if kind == "difference":
+        a, b = companies[meta["company_a"]], companies[meta["company_b"]]
+        assert meta["company_a"] in question and meta["company_b"] in question
+        return shown(a["table"][label][year] - b["table"][label][year], decimals)
+    assert f"{meta['sector']} compan" in question
+    if kind == "sum":
+        return shown(sum(in_sector), decimals)
+    if kind == "mean":
+        return shown(sum(in_sector) / len(in_sector), 2)
+    if kind == "max":
+        return shown(max(in_sector), decimals)
+    if kind == "count":
+        assert meta["threshold"] in question
+        return str(sum(v > Decimal(meta["threshold"]) for v in in_sector))
+    raise AssertionError(f"unknown kind {kind}")
+
+
+def _cell(record: dict, label: str) -> str:
+    for doc in record["documents"]:
+        m = re.search(rf"^\| {re.escape(label)} \| ([-\d.]+) \|", doc["text"], re.M)
+        if m:
+            return m.group(1)
+    raise AssertionError(f"no table row {label}")
+
+
+def gold_text(record: dict) -> str:
+    if record["task"] == CHOICE:
+        return record["choices"]["ABCD".index(record["answer"])]
+    return record["answer"]
+
+
+@pytest.fixture(scope="module")
+def records() -> list[dict]:
+    return list(synth.iter_examples(60, 2000, 9000, seed=11))
+
+
+def test_every_answer_rederived_from_the_documents(records):
+    for record in records:
+        assert gold_text(record) == rederive(record), (record["id"], record["kind"], record["question"])
+
+
+def test_all_kinds_and_tasks_occur_and_tasks_rotate(records):
+    assert Counter(r["task"] for r in records) == {NUMERIC: 20, CHOICE: 20, QA: 20}
+    assert {r["kind"] for r in records} == set(synth.KINDS)
+    for record in records:
+        assert record["data_source"] == f"qwenlong_synth_{record['task']}"
+        assert (record["kind"] in synth.QA_KINDS) == (record["task"] == QA) or record["task"] == CHOICE
+
+
+def test_choice_variants_have_four_distinct_options_with_one_gold(records):
+    for record in (r for r in records if r["task"] == CHOICE):
+        choices = record["choices"]
+        assert len(choices) == 4 and len(set(choices)) == 4
+        assert record["answer"] in "ABCD"
+        assert sum(c == rederive(record) for c in choices) == 1
+    letters = Counter(r["answer"] for r in records if r["task"] == CHOICE)
+    assert len(letters) >= 3  # the gold is not always in the same position
+
+
+def test_distractors_look_relevant(records):
+    for record in records:
+        world = parse_world(record["documents"])
+        sectors = Counter(c["sector"] for c in world["companies"].values())
+        titles = [d["title"] for d in record["documents"]]
+        assert len(sectors) >= 2, "companies of other sectors share the same table columns"
+        assert any(t.endswith("Partners annual report") for t in titles), "a near-namesake report"
+        assert any(t.endswith("sector commentary") for t in titles), "a commentary quoting other years"
+        assert len(world["cities"]) > 2 and len(world["born"]) > 2
+
+
+def test_hops_are_spread_across_distant_documents(records):
+    for record in (r for r in records if r["kind"] in ("hq_mayor", "founder_river")):
+        world = parse_world(record["documents"])
+        company = record["meta"]["company"]
+        titles = [d["title"] for d in record["documents"]]
+        hops = [f"{company} annual report", f"{world['companies'][company]['city']} city guide"]
+        if record["kind"] == "founder_river":
+            founder = world["companies"][company]["founder"]
+            hops = [hops[0], f"Profile of {founder}", f"{world['born'][founder]} city guide"]
+        positions = sorted(titles.index(h) for h in hops)
+        gaps = [b - a for a, b in zip(positions, positions[1:], strict=False)]
+        assert min(gaps) >= max(2, len(titles) // (2 * len(hops)) - 1), (record["id"], positions, len(titles))
+
+
+def test_lengths_follow_the_targets_and_cover_the_range(records):
+    from qwenlong_verl.data.template import count_prompt_tokens
+    from qwenlong_verl.data.tokenizer import load_tokenizer
+
+    tok = load_tokenizer()
+    targets = sorted(r["target_tokens"] for r in records)
+    assert targets[0] >= 2000 and targets[-1] <= 9000
+    assert targets[0] < 2200 and targets[-1] > 8800  # stratified: the range is covered evenly
+    assert max(b - a for a, b in zip(targets, targets[1:], strict=False)) < 500
+    for record in records[::6]:
+        exact = count_prompt_tokens(synth.prompt_of(record), tok)
+        assert abs(exact - record["target_tokens"]) <= 0.08 * record["target_tokens"] + 150, record["id"]
+        assert abs(exact - record["approx_tokens"]) <= 0.03 * exact
+
+
+def test_same_seed_same_bytes_other_seed_other_data(tmp_path):
+    a, b, c = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "c.jsonl"
+    stats = synth.synth(a, n=12, min_tokens=2000, max_tokens=6000, seed=5)
+    synth.synth(b, n=12, min_tokens=2000, max_tokens=6000, seed=5)
+    synth.synth(c, n=12, min_tokens=2000, max_tokens=6000, seed=6)
+    assert a.read_bytes() == b.read_bytes()
+    assert a.read_bytes() != c.read_bytes()
+    assert stats.examples == 12 and sum(stats.tasks.values()) == 12
+    lines = a.read_text().splitlines()
+    assert len(lines) == 12 and len({json.loads(line)["id"] for line in lines}) == 12
+    # an example depends only on (seed, index, n, range, tasks): generating one alone gives the same record
+    assert json.loads(lines[7]) == synth.generate_example(7, 12, 2000, 6000, 5, synth.parse_tasks(None))
+
+
+def test_tasks_filter_and_argument_errors():
+    only = list(synth.iter_examples(6, 2000, 3000, seed=1, tasks="qa,mcq"))
+    assert [r["task"] for r in only] == [QA, CHOICE] * 3
+    with pytest.raises(ValueError, match="unknown task 'poetry'"):
+        list(synth.iter_examples(2, 2000, 3000, tasks="poetry"))
+    with pytest.raises(synth.SynthError, match="--min-tokens must be at least 2000"):
+        list(synth.iter_examples(2, 500, 3000))
+    with pytest.raises(synth.SynthError, match="must not be smaller"):
+        list(synth.iter_examples(2, 5000, 3000))
+    with pytest.raises(synth.SynthError, match="--n must be at least 1"):
+        synth.synth("unused.jsonl", 0, 2000, 3000)
+
+
+def test_cli_synth_writes_jsonl_prepare_accepts(cli, tmp_path):
+    out = tmp_path / "s.jsonl"
+    result = cli("synth", "--out", str(out), "--n", "4", "--min-tokens", "2000", "--max-tokens", "3000", "--seed", "3")
+    assert result.returncode == 0, result.stderr
+    assert "4 examples" in result.stdout
+    assert out.read_text() == "".join(
+        json.dumps(r, ensure_ascii=False) + "\n" for r in synth.iter_examples(4, 2000, 3000, seed=3)
+    )
+    bad = cli("synth", "--out", str(out), "--n", "4", "--min-tokens", "10", "--max-tokens", "3000")
+    assert bad.returncode == 2 and "--min-tokens must be at least" in bad.stdout
+    assert Path(out).exists()
