@@ -267,6 +267,11 @@ def _add_sft_data(sub) -> None:
         metavar="FILE",
         help="Jinja chat template replacing the tokenizer's (model.custom_chat_template)",
     )
+    p.add_argument(
+        "--chat-template-kwargs",
+        metavar="JSON",
+        help="must equal data.apply_chat_template_kwargs of the SFT run, e.g. '{\"enable_thinking\": true}'",
+    )
     p.add_argument("--no-traces", action="store_true", help="answer-only assistant turns even where traces exist")
     p.add_argument(
         "--strict", action="store_true", help="write nothing if any row is bad (default: drop bad rows and list them)"
@@ -274,11 +279,19 @@ def _add_sft_data(sub) -> None:
 
 
 def _run_sft_data(args) -> int:
+    import json
+
     from rich.markup import escape
 
     from qwenlong_verl.data.tokenizer import TokenizerLoadError
     from qwenlong_verl.sft.data import SftDataError, convert
 
+    try:
+        kwargs = json.loads(args.chat_template_kwargs) if args.chat_template_kwargs else {}
+    except ValueError as exc:
+        return fail(f"--chat-template-kwargs is not JSON: {exc}")
+    if not isinstance(kwargs, dict):
+        return fail("--chat-template-kwargs must be a JSON object")
     try:
         template = None
         if args.chat_template:
@@ -295,6 +308,7 @@ def _run_sft_data(args) -> int:
             max_length=args.max_length,
             strict=args.strict,
             traces=not args.no_traces,
+            apply_chat_template_kwargs=kwargs,
             chat_template=template,
         )
     except (SftDataError, TokenizerLoadError) as exc:
