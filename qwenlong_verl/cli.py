@@ -416,8 +416,16 @@ def _print_eval_summary(rows, report_dir) -> None:
     for column in summary_columns(ks):
         table.add_column(column, justify="left" if column == "benchmark" else "right")
     for row in rows:
-        table.add_row(*summary_cells(row, ks), style="bold" if row.name == "average" else None)
+        style = "bold" if row.name == "average" else ("dim" if "/" in row.name else None)
+        table.add_row(*summary_cells(row, ks), style=style)
     console().print(table)
+    judge_failures = sum(r.judge_failures for r in rows if r.name != "average" and "/" not in r.name)
+    if judge_failures:
+        console().print(
+            f"[yellow]warning:[/] the judge failed on {judge_failures} samples (the rule decided them); "
+            "see judge_error in scores.jsonl, fix the judge and rerun with --rescore",
+            soft_wrap=True,
+        )
     console().print(f"report: {escape(str(report_dir / 'README.md'))}", soft_wrap=True)
 
 

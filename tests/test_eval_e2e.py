@@ -307,3 +307,18 @@ def test_judge_rescues_a_paraphrase(tmp_path, capsys):
     assert row["accuracy"] == 1.0 and row["rule_accuracy"] == 0.5
     scores = {r["k"]: r for r in read_jsonl(out / "scores.jsonl")}
     assert scores[1]["rule"] == 0.0 and scores[1]["judge"] == 1.0 and scores[1]["correct"] is True
+
+
+def test_judge_failures_are_counted_and_reported(tmp_path, capsys):
+    def policy(call: Call) -> Reply:
+        return Reply(text="<think>.</think>\nTherefore, the answer is to visit a relative.")
+
+    out = tmp_path / "run"
+    with ChatServer(policy) as server, ChatServer(lambda c: Reply(text="I am not sure."), model="judge") as judge:
+        args = eval_args(server.url, out, ["narrativeqa"], "--n", "2", "--judge-url", judge.url)
+        code, text = run_main(capsys, [*args, "--judge-model", "judge"])
+    assert code == 0, text
+    assert "the judge failed on 2 samples" in text and "--rescore" in text
+    row = next(r for r in json.loads((out / "report" / "summary.json").read_text())["benchmarks"])
+    assert row["judge_failures"] == 2 and row["accuracy"] == 0.0
+    assert {r["judge_error"] for r in read_jsonl(out / "scores.jsonl")} == {"no_verdict"}

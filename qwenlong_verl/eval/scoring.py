@@ -199,6 +199,9 @@ class Outcome:
     """Generated, scored, and no answer could be extracted (``pred == ""``)."""
 
     rule_correct: bool = False
+    judge_failed: bool = False
+    """The judge was asked but gave no verdict (the rule score stands)."""
+
     response_tokens: int | None = None
     cut: bool = False
     """Stopped by the max_tokens budget (``finish_reason == "length"``)."""
@@ -230,6 +233,7 @@ def outcomes(
                     o.correct = bool(sc.get("correct"))
                     o.extraction_failed = (sc.get("pred") or "") == ""
                     o.rule_correct = is_correct(sc.get("rule"))
+                    o.judge_failed = bool(sc.get("judge_error"))
                 elif sc.get("status") != "ok":
                     o.scoring_failed = True
             out[(item_id, k)] = o
@@ -257,6 +261,9 @@ class GroupSummary:
 
     request_failures: int = 0
     scoring_failures: int = 0
+    judge_failures: int = 0
+    """Scored samples whose judge call failed (``judge_error``): the rule alone decided them."""
+
     unfinished: int = 0
     """Samples with no generation or no score yet (interrupted run)."""
 
@@ -302,6 +309,7 @@ def summarize_group(
         extraction_failures=sum(o.extraction_failed for o in scored) / len(scored) if scored else None,
         request_failures=sum(o.request_failed for o in flat),
         scoring_failures=sum(o.scoring_failed for o in flat),
+        judge_failures=sum(o.judge_failed for o in scored),
         unfinished=sum(not o.scored for o in flat),
         response_tokens_mean=statistics.fmean(tokens) if tokens else None,
         response_tokens_median=statistics.median(tokens) if tokens else None,
@@ -355,6 +363,7 @@ def _average(rows: Sequence[GroupSummary], n: int, ks: Sequence[int]) -> GroupSu
         extraction_failures=mean(r.extraction_failures for r in rows),
         request_failures=sum(r.request_failures for r in rows),
         scoring_failures=sum(r.scoring_failures for r in rows),
+        judge_failures=sum(r.judge_failures for r in rows),
         unfinished=sum(r.unfinished for r in rows),
         response_tokens_mean=mean(r.response_tokens_mean for r in rows),
         response_tokens_median=None,
