@@ -127,7 +127,7 @@ class ChatServer:
         self._ready.set()
         try:
             await asyncio.wait_for(self._stop.wait(), timeout=self.max_lifetime_s)
-        except TimeoutError:
+        except asyncio.TimeoutError:
             pass  # bounded: a forgotten server stops by itself
         finally:
             await runner.cleanup()

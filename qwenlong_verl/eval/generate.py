@@ -222,7 +222,7 @@ class ChatClient:
                     return
                 if resp.status != 200:
                     raise GenerationSetupError(f"{url}: {_error_message(resp.status, body)}")
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:  # asyncio.TimeoutError: Python 3.10
             raise GenerationSetupError(
                 f"cannot reach {url} ({type(exc).__name__}: {exc}); is the server (e.g. `vllm serve`) running "
                 "and is --model-url its /v1 base URL?"
@@ -271,9 +271,9 @@ class ChatClient:
                         retryable=retryable,
                         retry_after=_retry_after(resp.headers.get("Retry-After")),
                     )
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            kind = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
-            detail = f" after {self.config.timeout_s:g} s" if isinstance(exc, TimeoutError) else f": {exc}"
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:  # asyncio.TimeoutError: Python 3.10
+            kind = "timeout" if isinstance(exc, asyncio.TimeoutError) else type(exc).__name__
+            detail = f" after {self.config.timeout_s:g} s" if isinstance(exc, asyncio.TimeoutError) else f": {exc}"
             raise RequestFailed(f"{kind}{detail}", retryable=True) from exc
         return _parse_completion(body)
 
