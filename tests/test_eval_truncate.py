@@ -83,6 +83,10 @@ def test_errors(tok):
         fit_prompts([item("word " * 500, question="why " * 300)], tok, 100)
     with pytest.raises(TruncationError, match="needs a tokenizer"):
         fit_prompts([item("doc")], None, 100)
+    from qwenlong_verl.data.template import TemplateError
+
+    with pytest.raises(TemplateError, match=r"x\.jsonl:3 \(t/1\): the choice task needs at least two choices"):
+        fit_prompts([dataclasses.replace(item("doc"), task="choice", choices=("one",), source="x.jsonl:3")], tok)
     uncounted = fit_prompts([item("doc")], None, None)[0]
     assert uncounted.input_tokens is None and not uncounted.truncated
 

@@ -262,16 +262,14 @@ def prepare(config: EvalConfig):
                 f"{row['source']}: the prompt of {item_id} differs from the one already sampled in {folder.root} "
                 "(other data, template, tokenizer or --max-input-tokens); use a new --out"
             )
-    merged = {**{k: v for k, v in old_rows.items() if v.get("benchmark") not in rows_benchmarks(rows)}, **rows}
+    # Items of benchmarks not in this run stay (the folder may hold several runs' benchmarks).
+    this_run = {row["benchmark"] for row in rows.values()}
+    merged = {**{k: v for k, v in old_rows.items() if v.get("benchmark") not in this_run}, **rows}
     folder.root.mkdir(parents=True, exist_ok=True)
     write_json(folder.manifest, manifest)
     write_jsonl(folder.items, merged.values())
     prompts = {it.id: fp.messages for it, fp in zip(items, fitted, strict=True)}
     return folder, rows, prompts, sum(fp.truncated for fp in fitted)
-
-
-def rows_benchmarks(rows: Mapping[str, Mapping[str, Any]]) -> set[str]:
-    return {row["benchmark"] for row in rows.values()}
 
 
 async def run_eval_async(config: EvalConfig, progress: Progress | None = None) -> EvalResult:

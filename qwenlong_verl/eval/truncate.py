@@ -18,7 +18,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qwenlong_verl.data.template import build_messages, count_prompt_tokens, count_rendered_tokens, render_prompt
+from qwenlong_verl.data.template import (
+    TemplateError,
+    build_messages,
+    count_prompt_tokens,
+    count_rendered_tokens,
+    render_prompt,
+)
 from qwenlong_verl.eval.benchmarks import EvalItem
 
 _MAX_REFITS = 8
@@ -55,7 +61,10 @@ class FittedPrompt:
 def messages_of(item: EvalItem, document: str | None = None) -> list[dict]:
     """The training template applied to ``item`` (optionally with a replacement document)."""
     choices = list(item.choices) if item.choices else None
-    return build_messages(item.document if document is None else document, item.question, item.task, choices)
+    try:
+        return build_messages(item.document if document is None else document, item.question, item.task, choices)
+    except TemplateError as exc:
+        raise TemplateError(f"{item.source or item.id} ({item.id}): {exc}") from None
 
 
 def fit_prompts(
