@@ -341,7 +341,5 @@ def test_shipped_sft_recipe_hands_off_to_the_32b_rl_recipe(cli):
     sft = load_recipe(ROOT / "recipes" / "sft_warmup.yaml")
     target = handoff_model_path(sft, sft.phases[0].total_training_steps)
     assert f"hand-off: RL phase 1 model_path: {target}" in out.stdout
-    rl_path = ROOT / "recipes" / "qwenlong_l1_32b.yaml"
-    if not rl_path.exists():
-        pytest.skip("qwenlong_l1_32b recipe not written yet")
-    assert load_recipe(rl_path).model_path == str(target)
+    for rl in ("qwenlong_l1_32b", "qwenlong_l1_32b_judge_pool"):
+        assert load_recipe(ROOT / "recipes" / f"{rl}.yaml").model_path == str(target)
