@@ -187,3 +187,35 @@ def test_pending_samples_skip_done_retry_failed_and_grow_n():
     ]
     todo = pending_samples(prompts, 3, existing)
     assert [(r.item_id, r.k) for r in todo] == [("a", 1), ("a", 2), ("b", 2)]
+
+
+def test_cancelled_run_keeps_finished_rows_and_resumes_the_rest(tmp_path):
+    from qwenlong_verl.eval.store import JsonlAppender, read_jsonl
+
+    prompts = {f"i{j}": MESSAGES for j in range(8)}
+    path = tmp_path / "generations.jsonl"
+
+    async def cancel_midway(cfg):
+        with JsonlAppender(path) as sink:
+            task = asyncio.create_task(generate(pending_samples(prompts, 1, []), cfg, sink.append))
+            while len(read_jsonl(path)) < 3:
+                await asyncio.sleep(0.02)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    with ChatServer(lambda c: Reply(text="ok", hang_s=0.15)) as server:
+        cfg = config(server.url, concurrency=2)
+        asyncio.run(cancel_midway(cfg))
+        first = {(r["id"], r["k"]) for r in read_jsonl(path)}
+        assert 3 <= len(first) < 8
+        before = len(server.calls_snapshot())
+        rest = pending_samples(prompts, 1, read_jsonl(path))
+        assert {(r.item_id, r.k) for r in rest} == {(i, 0) for i in prompts} - first
+        with JsonlAppender(path) as sink:
+            stats = asyncio.run(generate(rest, cfg, sink.append))
+        assert stats.ok == len(rest)
+        assert sorted((c.item_id, c.k) for c in server.calls_snapshot()[before:]) == sorted(
+            (r.item_id, r.k) for r in rest
+        )
+    assert sorted((r["id"], r["k"]) for r in read_jsonl(path)) == sorted((i, 0) for i in prompts)
