@@ -45,7 +45,7 @@ _PHRASE_TAIL = re.compile(
     re.IGNORECASE,
 )
 _BOXED_HEAD = re.compile(r"\\(?:boxed|fbox)[ \t]*\{")
-_LEAD_NOISE = " \t*_:：-"
+_LEAD_NOISE = " \t*_:："
 
 # Sentence end inside a one-line answer: ". " followed by a capital; abbreviations and initials do not end
 # a sentence ("St. Louis", "J. K. Rowling").
@@ -87,6 +87,12 @@ def extract_answer(response: str) -> str:
     return clean_answer(found)
 
 
+_MAX_CANDIDATES = 256
+"""Marker candidates checked per text at most: bounds the work on hostile input ("\\boxed{" repeated)."""
+
+_BRACE_TOKEN = re.compile(r"\\.|[{}]", re.S)
+
+
 def _marked_answer(section: str) -> str | None:
     """Text of the last non-empty answer marker in ``section`` (unclean).
 
@@ -95,9 +101,10 @@ def _marked_answer(section: str) -> str | None:
     """
     end = len(section)
     empty_seen = False
-    while end > 0:
+    budget = [_MAX_CANDIDATES]
+    while end > 0 and budget[0] > 0:
         start = max(0, end - _WINDOW)
-        hit, empty = _last_marker_in(section, start, min(len(section), end + _OVERLAP))
+        hit, empty = _last_marker_in(section, start, min(len(section), end + _OVERLAP), budget)
         if hit is not None:
             return hit
         empty_seen = empty_seen or empty
@@ -105,7 +112,7 @@ def _marked_answer(section: str) -> str | None:
     return "" if empty_seen else None
 
 
-def _last_marker_in(section: str, start: int, stop: int) -> tuple[str | None, bool]:
+def _last_marker_in(section: str, start: int, stop: int, budget: list[int]) -> tuple[str | None, bool]:
     """The rightmost non-empty marker starting in ``section[start:stop]``, and whether an empty one was seen."""
     window = section[start:stop]
     lowered = window.lower()
@@ -119,6 +126,9 @@ def _last_marker_in(section: str, start: int, stop: int) -> tuple[str | None, bo
         if pos < 0:
             break
         end = pos + len("answer") - 1  # the next search must not find this occurrence again
+        budget[0] -= 1
+        if budget[0] < 0:
+            break
         absolute = start + pos
         text = None
         if absolute > 0 and section[absolute - 1] == "<":
@@ -138,7 +148,8 @@ def _last_marker_in(section: str, start: int, stop: int) -> tuple[str | None, bo
         pos = window.rfind(head)
         while pos >= 0:
             absolute = start + pos
-            if absolute <= best_pos:
+            budget[0] -= 1
+            if absolute <= best_pos or budget[0] < 0:
                 break
             match = _BOXED_HEAD.match(section, absolute)
             if match:
@@ -161,20 +172,14 @@ def _tag_content(section: str, begin: int) -> str | None:
 def _balanced(section: str, begin: int) -> str | None:
     """Content of a ``{...}`` group whose opening brace ends just before ``begin``; ``None`` if unclosed."""
     depth = 1
-    limit = min(len(section), begin + _MAX_BRACE_SCAN)
-    i = begin
-    while i < limit:
-        ch = section[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == "{":
+    for token in _BRACE_TOKEN.finditer(section, begin, min(len(section), begin + _MAX_BRACE_SCAN)):
+        char = token.group()
+        if char == "{":
             depth += 1
-        elif ch == "}":
+        elif char == "}":
             depth -= 1
             if depth == 0:
-                return section[begin:i]
-        i += 1
+                return section[begin : token.start()]
     return None
 
 
@@ -184,6 +189,8 @@ def _phrase_content(section: str, begin: int) -> str:
     if close >= 0:
         rest = rest[:close]
     rest = rest.lstrip(_LEAD_NOISE)
+    if rest[:2] in ("- ", "– ", "— "):  # "Answer - B"; a minus sign glued to a number stays
+        rest = rest[2:]
     lines = rest.split("\n", 4)
     line = next((ln for ln in lines[:4] if ln.strip(_LEAD_NOISE)), "")
     boxed = _BOXED_HEAD.search(line)

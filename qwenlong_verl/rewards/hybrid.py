@@ -22,16 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from qwenlong_verl.rewards.extract import extract_answer, gold_answers
+from qwenlong_verl.rewards.keys import ENV_API_KEY, ENV_MODEL, ENV_URLS, JUDGE_KWARG_NAMES, PASSED_BY_VERL
 from qwenlong_verl.rewards.verify import RuleVerdict, verify
 from qwenlong_verl.tasks import task_of
-
-PASSED_BY_VERL = frozenset({"reward_router_address", "reward_model_tokenizer"})
-"""Keyword arguments veRL itself adds to ``compute_score`` calls."""
 
 _SETTINGS_CACHE: dict[tuple, Any] = {}
 
@@ -46,29 +45,32 @@ class _Stage:
 
 
 def judge_config_for(kwargs: Mapping[str, Any]):
-    """The :class:`~qwenlong_verl.rewards.judge.JudgeConfig` these reward kwargs ask for (cached).
+    """The :class:`~qwenlong_verl.rewards.judge.JudgeConfig` these reward kwargs ask for, or ``None`` (rules only).
 
-    Raises ``ValueError`` naming the key for an unknown keyword or a bad value: a typo in
-    ``reward_kwargs`` must fail the first reward call, not silently turn the judge off.
+    ``None`` when no endpoint is configured (``judge_urls``, ``$QWENLONG_JUDGE_URLS``, or veRL's
+    ``reward_router_address``) or ``judge_enable`` is false; then nothing of the judge (nor veRL) is imported.
+    Raises ``ValueError`` naming the key for an unknown keyword or a bad value: a typo in ``reward_kwargs``
+    must fail the first reward call, not silently turn the judge off.
     """
-    import os
-
-    from qwenlong_verl.rewards.judge import ENV_API_KEY, ENV_MODEL, ENV_URLS, JUDGE_KWARGS, JudgeConfig
-
-    unknown = sorted(k for k in kwargs if k not in JUDGE_KWARGS and k not in PASSED_BY_VERL)
+    unknown = sorted(k for k in kwargs if k not in JUDGE_KWARG_NAMES and k not in PASSED_BY_VERL)
     if unknown:
         import difflib
 
-        hints = [difflib.get_close_matches(k, list(JUDGE_KWARGS), n=1) for k in unknown]
+        hints = [difflib.get_close_matches(k, sorted(JUDGE_KWARG_NAMES), n=1) for k in unknown]
         detail = ", ".join(
             f"{k!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for k, h in zip(unknown, hints, strict=True)
         )
-        raise ValueError(f"unknown qwenlong reward keyword {detail}; accepted: {', '.join(JUDGE_KWARGS)}")
-    env = (os.environ.get(ENV_URLS), os.environ.get(ENV_MODEL), os.environ.get(ENV_API_KEY))
+        raise ValueError(f"unknown qwenlong reward keyword {detail}; accepted: {', '.join(JUDGE_KWARG_NAMES)}")
     router = kwargs.get("reward_router_address")
-    key = (repr(sorted((k, repr(v)) for k, v in kwargs.items() if k in JUDGE_KWARGS)), router, env)
+    env_urls = os.environ.get(ENV_URLS, "")
+    if kwargs.get("judge_enable") is False or not (kwargs.get("judge_urls") or env_urls or router):
+        return None
+    env = (env_urls, os.environ.get(ENV_MODEL), os.environ.get(ENV_API_KEY))
+    key = (repr(sorted((k, repr(v)) for k, v in kwargs.items() if k in JUDGE_KWARG_NAMES)), router, env)
     config = _SETTINGS_CACHE.get(key)
     if config is None:
+        from qwenlong_verl.rewards.judge import JudgeConfig
+
         config = JudgeConfig.from_kwargs(kwargs, reward_router_address=router)
         if len(_SETTINGS_CACHE) > 256:
             _SETTINGS_CACHE.clear()
@@ -93,7 +95,13 @@ def _as_mapping(extra_info: Any) -> Mapping[str, Any]:
 
 
 def _wants_judge(stage: _Stage, config) -> bool:
-    return config.active and stage.verdict.score < 1.0 and stage.verdict.judgeable and bool(stage.pred)
+    return (
+        config is not None
+        and config.active
+        and stage.verdict.score < 1.0
+        and stage.verdict.judgeable
+        and bool(stage.pred)
+    )
 
 
 def _judge_inputs(stage: _Stage, extra_info: Mapping[str, Any]) -> tuple[str, str, str]:

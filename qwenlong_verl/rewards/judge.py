@@ -37,11 +37,10 @@ from typing import Any
 
 from verl.base_config import BaseConfig
 
+from qwenlong_verl.rewards.keys import ENV_API_KEY, ENV_MODEL, ENV_URLS, JUDGE_KWARG_NAMES
+
 logger = logging.getLogger(__name__)
 
-ENV_URLS = "QWENLONG_JUDGE_URLS"
-ENV_MODEL = "QWENLONG_JUDGE_MODEL"
-ENV_API_KEY = "QWENLONG_JUDGE_API_KEY"
 
 SYSTEM_PROMPT = (
     "You are a careful grader. You are given a question, a reference answer and a candidate answer. "
@@ -56,22 +55,8 @@ _VERDICT = re.compile(r"\[\[\s*(YES|NO)\s*\]\]", re.IGNORECASE)
 _VERDICT_TRAILER = " \t\r\n.!*_`'\")]}"
 _RETRYABLE = frozenset({"timeout", "connect", "bad_json", "no_choices", "http_429"})
 
-# Judge settings accepted in reward kwargs: kwarg name -> JudgeConfig field.
-JUDGE_KWARGS = {
-    "judge_urls": "urls",
-    "judge_model": "model",
-    "judge_max_concurrency": "max_concurrency",
-    "judge_timeout_s": "timeout_s",
-    "judge_budget_s": "budget_s",
-    "judge_max_retries": "max_retries",
-    "judge_backoff_s": "backoff_s",
-    "judge_cache_size": "cache_size",
-    "judge_enable": "enable",
-    "judge_max_tokens": "max_tokens",
-    "judge_api_key": "api_key",
-    "judge_max_answer_chars": "max_answer_chars",
-    "judge_max_question_chars": "max_question_chars",
-}
+JUDGE_KWARGS = {name: name.removeprefix("judge_") for name in JUDGE_KWARG_NAMES}
+"""Reward kwarg -> :class:`JudgeConfig` field."""
 
 
 @dataclass

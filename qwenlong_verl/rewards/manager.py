@@ -36,8 +36,9 @@ from verl.experimental.reward_loop.reward_manager import register
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
 from qwenlong_verl.rewards.extract import THINK_OPEN, extract_answer
-from qwenlong_verl.rewards.hybrid import compute_score_async, judge_config_for
-from qwenlong_verl.rewards.judge import JUDGE_KWARGS
+from qwenlong_verl.rewards.hybrid import compute_score_async
+from qwenlong_verl.rewards.judge import JudgeConfig
+from qwenlong_verl.rewards.keys import JUDGE_KWARG_NAMES, MANAGER_KEYS
 
 _PROMPT_TAIL_TOKENS = 8
 
@@ -102,15 +103,14 @@ class QwenLongRewardConfig(BaseConfig):
         kwargs = _plain(reward_kwargs or {})
         if not isinstance(kwargs, dict):
             raise ValueError(f"reward.reward_kwargs must be a mapping, got {type(kwargs).__name__}")
-        own = {"overlong_buffer_cfg", "max_resp_len", "format_penalty"}
-        judge = {k: v for k, v in kwargs.items() if k in JUDGE_KWARGS}
-        unknown = sorted(set(kwargs) - own - set(judge))
+        judge = {k: v for k, v in kwargs.items() if k in JUDGE_KWARG_NAMES}
+        unknown = sorted(set(kwargs) - set(MANAGER_KEYS) - set(judge))
         if unknown:
             raise ValueError(
                 f"unknown key(s) in reward.reward_kwargs for the qwenlong reward manager: {', '.join(unknown)}; "
-                f"accepted: {', '.join(sorted(own))}, {', '.join(JUDGE_KWARGS)}"
+                f"accepted: {', '.join(MANAGER_KEYS)}, {', '.join(JUDGE_KWARG_NAMES)}"
             )
-        judge_config_for(judge)  # raises ValueError naming a bad judge setting
+        JudgeConfig.from_kwargs(judge)  # raises ValueError naming a bad judge setting, judge configured or not
         buffer = kwargs.get("overlong_buffer_cfg") or {}
         if not isinstance(buffer, dict):
             raise ValueError("reward.reward_kwargs.overlong_buffer_cfg must be a mapping {enable, len, penalty_factor}")

@@ -53,7 +53,7 @@ def register_verifier(task: str) -> Callable[[Verifier], Verifier]:
 
 
 def get_verifier(task: str) -> Verifier:
-    if not VERIFIERS:
+    if task not in VERIFIERS:
         _load_builtin()
     try:
         return VERIFIERS[task]

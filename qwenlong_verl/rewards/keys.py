@@ -1,0 +1,34 @@
+"""Names of the reward settings: keyword arguments and environment variables (cheap to import).
+
+The rule-only path checks keyword names without importing the judge (which imports veRL and torch).
+"""
+
+from __future__ import annotations
+
+JUDGE_KWARG_NAMES = (
+    "judge_urls",
+    "judge_model",
+    "judge_max_concurrency",
+    "judge_timeout_s",
+    "judge_budget_s",
+    "judge_max_retries",
+    "judge_backoff_s",
+    "judge_cache_size",
+    "judge_enable",
+    "judge_max_tokens",
+    "judge_api_key",
+    "judge_max_answer_chars",
+    "judge_max_question_chars",
+)
+"""Judge settings accepted as reward kwargs; each is ``judge_<field>`` of
+:class:`qwenlong_verl.rewards.judge.JudgeConfig`."""
+
+PASSED_BY_VERL = frozenset({"reward_router_address", "reward_model_tokenizer"})
+"""Keyword arguments veRL itself adds to ``compute_score`` calls when it serves a reward model."""
+
+MANAGER_KEYS = ("overlong_buffer_cfg", "max_resp_len", "format_penalty")
+"""Keys of ``reward.reward_kwargs`` read by the ``qwenlong`` reward manager besides the judge settings."""
+
+ENV_URLS = "QWENLONG_JUDGE_URLS"
+ENV_MODEL = "QWENLONG_JUDGE_MODEL"
+ENV_API_KEY = "QWENLONG_JUDGE_API_KEY"
