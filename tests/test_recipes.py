@@ -195,3 +195,34 @@ def test_yarn_in_config_json_reaches_verls_model_config(tmp_path):
     from qwenlong_verl.sft.planning import context_length
 
     assert context_length(hf) == 8192
+
+
+def _judge(cfg, **verl_kwargs):
+    """The judge settings our reward builds from a composed config's reward kwargs (as veRL passes them)."""
+    from omegaconf import OmegaConf
+
+    from qwenlong_verl.rewards.judge import JudgeConfig
+
+    kwargs = OmegaConf.to_container(cfg.reward.reward_kwargs, resolve=True)
+    return JudgeConfig.from_kwargs(kwargs, **verl_kwargs)
+
+
+def test_judge_variants_reach_the_reward(monkeypatch):
+    for var in ("QWENLONG_JUDGE_URLS", "QWENLONG_JUDGE_MODEL"):
+        monkeypatch.delenv(var, raising=False)
+    # smoke: rule only
+    assert not _judge(plans("smoke_1gpu")[1][0]).active
+    # explicit OpenAI-compatible URL(s)
+    judge = _judge(plans("smoke_1gpu_judge")[1][0])
+    assert judge.active and judge.urls == ("http://127.0.0.1:8001",)
+    assert judge.model == "Qwen/Qwen2.5-1.5B-Instruct"
+    # the 32B recipe: the URLs come from the environment, the model from the recipe
+    cfg = plans("qwenlong_l1_32b")[1][0]
+    assert not _judge(cfg).active
+    monkeypatch.setenv("QWENLONG_JUDGE_URLS", "http://judge-a:8000/v1,http://judge-b:8000/v1")
+    judge = _judge(cfg)
+    assert judge.urls == ("http://judge-a:8000", "http://judge-b:8000") and judge.model == "Qwen/Qwen2.5-1.5B-Instruct"
+    monkeypatch.delenv("QWENLONG_JUDGE_URLS")
+    # veRL's reward-model pool: the router address veRL passes to the reward is the judge
+    judge = _judge(plans("qwenlong_l1_32b_judge_pool")[1][0], reward_router_address="10.0.0.7:4000")
+    assert judge.active and judge.urls == ("http://10.0.0.7:4000",)
