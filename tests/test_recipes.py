@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -16,7 +17,9 @@ from qwenlong_verl.recipe import load_recipe
 YARN = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 2048}
 
 
+@functools.cache
 def plans(name: str):
+    """The recipe and each phase's composed, validated config (cached: tests only read them)."""
     recipe = load_recipe(ROOT / "recipes" / f"{name}.yaml")
     return recipe, [plan_phase(recipe, i).config for i in range(len(recipe.phases))]
 
@@ -69,11 +72,10 @@ def test_launcher_runs_from_any_directory(tmp_path):
 def test_every_rl_phase_fits_its_micro_batch_token_budget():
     """veRL asserts at run time that one sequence fits a dynamic micro-batch (per-GPU budget x Ulysses SP)."""
     for path in RECIPES:
-        recipe = load_recipe(path)
+        recipe, configs = plans(path.stem)
         if recipe.kind != "rl":
             continue
-        for i, phase in enumerate(recipe.phases):
-            cfg = plan_phase(recipe, i).config
+        for phase, cfg in zip(recipe.phases, configs, strict=True):
             actor = cfg.actor_rollout_ref.actor
             sp = actor.fsdp_config.ulysses_sequence_parallel_size
             longest = phase.max_prompt_length + phase.max_response_length
