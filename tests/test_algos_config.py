@@ -1,0 +1,226 @@
+"""qwenlong.algos settings, the plan-time checks of the algorithm stages, and the DAPO / GRPO base configs."""
+
+from __future__ import annotations
+
+import pytest
+from omegaconf import OmegaConf
+from verl.utils.config import omega_conf_to_dataclass
+
+from qwenlong_verl.algos.config import AlgosConfig, plan_problems
+from qwenlong_verl.planning import PlanError, compose, plan_phase
+from qwenlong_verl.recipe import parse_recipe
+
+
+def recipe(base_config="qwenlong_l1", **overrides):
+    return parse_recipe(
+        {
+            "name": "t",
+            "model_path": "/models/tiny",
+            "base_config": base_config,
+            "overrides": {
+                "trainer.n_gpus_per_node": 1,
+                "data.train_batch_size": 8,
+                "actor_rollout_ref.actor.ppo_mini_batch_size": 4,
+                **overrides,
+            },
+            "phases": [
+                {
+                    "name": "p1",
+                    "max_prompt_length": 1000,
+                    "max_response_length": 3000,
+                    "total_training_steps": 2,
+                    "train_files": ["a.parquet"],
+                }
+            ],
+        },
+        "r.yaml",
+    )
+
+
+# ------------------------------------------------------------------ the dataclass
+
+
+def test_defaults_are_everything_off():
+    cfg = AlgosConfig()
+    assert (cfg.task_norm_std, cfg.neg_clip_mode, cfg.aepo_enable, cfg.masks_gradients) == (
+        "task",
+        "none",
+        False,
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"task_norm_epsilon": 0.0}, "task_norm_epsilon must be a finite number > 0"),
+        ({"task_norm_epsilon": float("nan")}, "task_norm_epsilon"),
+        ({"task_norm_std": "batch"}, "task_norm_std must be one of task, group, got 'batch'"),
+        ({"neg_clip_mode": "tokens"}, "neg_clip_mode must be one of none, token, sequence"),
+        ({"neg_clip_mode": "token"}, "neg_clip_mode=token needs neg_clip_token_entropy"),
+        ({"neg_clip_mode": "sequence"}, "neg_clip_mode=sequence needs neg_clip_seq_entropy"),
+        ({"neg_clip_token_entropy": -1.0}, "neg_clip_token_entropy must be an entropy in nats"),
+        ({"aepo_enable": True}, "aepo_enable=true needs aepo_h_low and aepo_h_high"),
+        ({"aepo_enable": True, "aepo_h_low": 0.5, "aepo_h_high": 0.4}, r"aepo_h_low \(0.5\) must be below aepo_h_high"),
+        ({"aepo_enable": "yes"}, "aepo_enable must be true or false"),
+    ],
+)
+def test_bad_values_fail_naming_the_field(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        AlgosConfig(**kwargs)
+
+
+def test_valid_settings_and_masks_gradients():
+    assert AlgosConfig(neg_clip_mode="token", neg_clip_token_entropy=1.2).masks_gradients
+    assert AlgosConfig(aepo_enable=True, aepo_h_low=0.2, aepo_h_high=0.4).masks_gradients
+
+
+# ------------------------------------------------------------------ the base configs
+
+
+def _compose(name, *overrides):
+    return compose(name, ["actor_rollout_ref.model.path=/m", "data.train_files=[a]", *overrides])
+
+
+def test_qwenlong_l1_is_the_dapo_setting():
+    cfg = _compose("qwenlong_l1", "data.max_response_length=3000")
+    actor = cfg.actor_rollout_ref.actor
+    assert (actor.clip_ratio_low, actor.clip_ratio_high, actor.loss_agg_mode) == (0.2, 0.28, "token-mean")
+    assert cfg.algorithm.filter_groups.enable is True and cfg.algorithm.filter_groups.metric == "acc"
+    assert cfg.algorithm.use_kl_in_reward is False and actor.use_kl_loss is False
+    assert cfg.algorithm.adv_estimator == "grpo"
+    assert cfg.reward.reward_manager.name == "qwenlong"
+    kwargs = cfg.reward.reward_kwargs
+    assert kwargs.overlong_buffer_cfg.enable is True and kwargs.overlong_buffer_cfg.len > 0
+    assert kwargs.max_resp_len == 3000  # follows the phase's output budget
+    assert omega_conf_to_dataclass(cfg.qwenlong.algos) == AlgosConfig()
+
+
+def test_qwenlong_l1_reward_kwargs_are_accepted_by_the_reward_manager():
+    manager = pytest.importorskip("qwenlong_verl.rewards.manager")
+    cfg = _compose("qwenlong_l1", "data.max_response_length=3000")
+    settings = manager.QwenLongRewardConfig.from_reward_kwargs(cfg.reward.reward_kwargs)
+    assert settings.max_resp_len == 3000 and settings.overlong_buffer_cfg.enable
+
+
+def test_qwenlong_grpo_differs_from_l1_only_in_the_dapo_keys():
+    l1 = OmegaConf.to_container(_compose("qwenlong_l1"), resolve=True)
+    grpo = OmegaConf.to_container(_compose("qwenlong_grpo"), resolve=True)
+    changed = {
+        "algorithm.filter_groups.enable": (True, False),
+        "actor_rollout_ref.actor.clip_ratio_high": (0.28, 0.2),
+        "actor_rollout_ref.actor.loss_agg_mode": ("token-mean", "seq-mean-token-mean"),
+        "reward.reward_kwargs.overlong_buffer_cfg.enable": (True, False),
+    }
+    for key, (before, after) in changed.items():
+        a, b = l1, grpo
+        for part in key.split("."):
+            a, b = a[part], b[part]
+        assert (a, b) == (before, after), key
+        # set equal, then everything else must match
+        node = grpo
+        for part in key.split(".")[:-1]:
+            node = node[part]
+        node[key.split(".")[-1]] = before
+    # veRL copies the actor's loss_agg_mode into derived nodes (e.g. the ref/critic); compare the rest
+    assert _diff(l1, grpo) <= {"critic.loss_agg_mode"}
+
+
+def _diff(a, b, prefix=""):
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = set()
+        for k in set(a) | set(b):
+            out |= _diff(a.get(k), b.get(k), f"{prefix}{k}.")
+        return out
+    return set() if a == b else {prefix.rstrip(".")}
+
+
+def test_qwenlong_grpo_plans():
+    plan = plan_phase(recipe("qwenlong_grpo"), 0)  # composes and passes veRL's validate_config
+    assert "--config-name=qwenlong_grpo" in plan.command
+    assert plan.config.actor_rollout_ref.actor.loss_agg_mode == "seq-mean-token-mean"
+
+
+# ------------------------------------------------------------------ plan-time checks
+
+
+def test_task_norm_without_our_trainer_mode_fails_at_plan_naming_both_keys():
+    with pytest.raises(PlanError) as err:
+        plan_phase(recipe(**{"algorithm.adv_estimator": "grpo_task_norm"}), 0)
+    text = str(err.value)
+    assert "algorithm.adv_estimator=grpo_task_norm" in text and "trainer.v1.trainer_mode=qwenlong" in text
+    assert "phase 1 (p1)" in text and "got trainer.v1.trainer_mode=sync" in text
+
+
+def test_task_norm_in_our_trainer_mode_plans():
+    plan = plan_phase(recipe(**{"algorithm.adv_estimator": "grpo_task_norm", "trainer.v1.trainer_mode": "qwenlong"}), 0)
+    assert plan.config.algorithm.adv_estimator == "grpo_task_norm"
+
+
+def test_aepo_settings_are_validated_at_plan():
+    with pytest.raises(PlanError, match="qwenlong.algos: .*aepo_enable=true needs aepo_h_low and aepo_h_high"):
+        plan_phase(recipe(**{"qwenlong.algos.aepo_enable": True, "trainer.v1.trainer_mode": "qwenlong"}), 0)
+    with pytest.raises(PlanError, match="aepo_enable mask advantages in our actor-update stage"):
+        plan_phase(
+            recipe(
+                **{
+                    "qwenlong.algos.aepo_enable": True,
+                    "qwenlong.algos.aepo_h_low": 0.2,
+                    "qwenlong.algos.aepo_h_high": 0.4,
+                }
+            ),
+            0,
+        )
+    ok = recipe(
+        **{
+            "qwenlong.algos.aepo_enable": True,
+            "qwenlong.algos.aepo_h_low": 0.2,
+            "qwenlong.algos.aepo_h_high": 0.4,
+            "qwenlong.algos.neg_clip_mode": "sequence",
+            "qwenlong.algos.neg_clip_seq_entropy": 0.8,
+            "trainer.v1.trainer_mode": "qwenlong",
+        }
+    )
+    assert plan_phase(ok, 0).config.qwenlong.algos.aepo_h_high == 0.4
+
+
+def test_plan_problems_cross_key_rules():
+    base = {
+        "algorithm": {"adv_estimator": "grpo_task_norm", "norm_adv_by_std_in_grpo": False},
+        "trainer": {"use_v1": True, "v1": {"trainer_mode": "qwenlong"}},
+        "qwenlong": {"algos": {"neg_clip_mode": "token"}},
+    }
+    problems = plan_problems(OmegaConf.create(base))
+    assert len(problems) == 1 and "norm_adv_by_std_in_grpo=false contradicts" in problems[0]
+    base["algorithm"] = {"adv_estimator": "grpo", "rollout_correction": {"bypass_mode": True}}
+    problems = plan_problems(OmegaConf.create(base))
+    assert len(problems) == 1 and "bypass_mode=true skips the old-log-prob pass" in problems[0]
+    base["trainer"]["use_v1"] = False
+    assert any("trainer.use_v1=true" in p for p in plan_problems(OmegaConf.create(base)))
+    assert plan_problems(OmegaConf.create({"algorithm": {"adv_estimator": "grpo"}})) == []
+
+
+@pytest.mark.slow
+def test_cli_plan_reports_the_mode_error(tmp_path, cli):
+    import yaml
+
+    path = tmp_path / "r.yaml"
+    data = {
+        "name": "t",
+        "model_path": "/m",
+        "overrides": {"trainer.n_gpus_per_node": 1, "algorithm.adv_estimator": "grpo_task_norm"},
+        "phases": [
+            {
+                "name": "p",
+                "max_prompt_length": 100,
+                "max_response_length": 2000,
+                "total_epochs": 1,
+                "train_files": ["a"],
+            }
+        ],
+    }
+    path.write_text(yaml.safe_dump(data))
+    out = cli("plan", str(path))
+    assert out.returncode != 0
+    text = " ".join((out.stdout + out.stderr).split())
+    assert "algorithm.adv_estimator=grpo_task_norm needs per-sample task labels" in text
