@@ -4,14 +4,15 @@
    (a separate process with a fixed 20 ms latency). Goal: our client (retry logic, request ids, row
    bookkeeping, the append-only writer) takes <= 1.3x the bare loop.
 2. Resume scan vs plain ``json.loads`` of every line: finding the pending samples of a 50k-row
-   generations.jsonl. Goal: <= 1.5x.
+   generations.jsonl (fastest of 5 interleaved runs each). Goal: <= 1.5x.
 3. Prompt fitting vs one tokenizer pass: middle-truncating 40 documents of ~20k tokens to 8k (render, count,
-   encode, decode, recount). Goal: <= 4x the cost of tokenizing the documents once.
+   encode, decode, recount). Goal: <= 4x the cost of tokenizing the documents once (fastest of 3 each).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import multiprocessing
 import statistics
@@ -127,18 +128,23 @@ def bench_resume(tmp: Path) -> bool:
                 f.write(json.dumps(row) + "\n")
     prompts = {f"b/{i}": MESSAGES for i in range(items)}
     base, mine = [], []
-    for _ in range(3):
+    for _ in range(5):  # interleaved; the minimum is the least disturbed by other load on the machine
+        gc.collect()  # each side starts from the same heap (a live 50k-row list slows the other's GC passes)
         start = time.perf_counter()
         with path.open() as f:
             rows = [json.loads(line) for line in f]
         base.append(time.perf_counter() - start)
+        assert len(rows) == items * n
+        del rows
+        gc.collect()
         start = time.perf_counter()
         todo = pending_from_file(prompts, n, path)
         mine.append(time.perf_counter() - start)
-    assert len(rows) == items * n and len(todo) == items * n // 50
-    b, m = statistics.median(base), statistics.median(mine)
+        assert len(todo) == items * n // 50
+        del todo
+    b, m = min(base), min(mine)
     size = path.stat().st_size / 2**20
-    print(f"resume scan: {items * n} rows ({size:.0f} MiB), {len(todo)} pending")
+    print(f"resume scan: {items * n} rows ({size:.0f} MiB), {items * n // 50} pending")
     print(f"  json.loads per line (baseline): {b:6.2f} s")
     print(f"  pending samples               : {m:6.2f} s  ratio {m / b:.2f}x (goal <= 1.5x)")
     return m / b <= 1.5
@@ -156,12 +162,15 @@ def bench_truncation() -> bool:
     words = "the report states revenue grew while costs fell in the third quarter of the year".split()
     docs = [" ".join(rng.choice(words) for _ in range(20000)) for _ in range(40)]
     items = [EvalItem(f"b/{i}", "b", d, "What grew?", "revenue", "qa", "b") for i, d in enumerate(docs)]
-    start = time.perf_counter()
-    lengths = [len(ids) for ids in tok(docs, add_special_tokens=False)["input_ids"]]
-    base = time.perf_counter() - start
-    start = time.perf_counter()
-    fitted = fit_prompts(items, tok, 8192)
-    mine = time.perf_counter() - start
+    bases, mines = [], []
+    for _ in range(3):  # interleaved; the minimum is the least disturbed by other load on the machine
+        start = time.perf_counter()
+        lengths = [len(ids) for ids in tok(docs, add_special_tokens=False)["input_ids"]]
+        bases.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        fitted = fit_prompts(items, tok, 8192)
+        mines.append(time.perf_counter() - start)
+    base, mine = min(bases), min(mines)
     assert all(f.truncated and f.input_tokens <= 8192 for f in fitted)
     print(f"prompt fitting: {len(docs)} documents of ~{statistics.fmean(lengths):,.0f} tokens -> 8,192")
     print(f"  one tokenizer pass (baseline): {base:6.2f} s")

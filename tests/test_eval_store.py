@@ -77,3 +77,12 @@ def test_complete_last_row_missing_only_its_newline_is_kept(tmp_path):
     with JsonlAppender(path) as sink:
         sink.append({"id": "a", "k": 2})
     assert [r["k"] for r in read_jsonl(path)] == [0, 1, 2]
+
+
+def test_line_torn_inside_a_multibyte_character(tmp_path):
+    path = tmp_path / "g.jsonl"
+    path.write_bytes(b'{"id": "a", "k": 0}\n' + '{"id": "a", "k": 1, "response": "caf\u00e9'.encode()[:-1])
+    assert read_jsonl(path) == [{"id": "a", "k": 0}]
+    with JsonlAppender(path) as sink:
+        sink.append({"id": "a", "k": 1})
+    assert [r["k"] for r in read_jsonl(path)] == [0, 1]

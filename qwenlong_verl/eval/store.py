@@ -38,14 +38,15 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
         return []
     rows: list[dict[str, Any]] = []
     loads = json.loads
-    with path.open("rb") as f:
+    # errors="replace": a line torn inside a multi-byte character becomes invalid JSON, not a decode error.
+    with path.open(encoding="utf-8", errors="replace", newline="\n") as f:
         for number, raw in enumerate(f, start=1):
             try:
                 row = loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            except json.JSONDecodeError as exc:
                 if not raw.strip():
                     continue
-                if not raw.endswith(b"\n"):  # only the last line can lack its newline
+                if not raw.endswith("\n"):  # only the last line can lack its newline
                     logger.warning("%s: ignoring the torn last line %d (interrupted write)", path, number)
                     continue
                 raise StoreError(f"{path}:{number}: not valid JSON ({exc}); delete that line or the file") from exc
