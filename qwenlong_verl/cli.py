@@ -184,7 +184,12 @@ def _add_prepare(sub) -> None:
         "--phases", default="20000,60000", help="increasing input windows in tokens (default 20000,60000; 20k works)"
     )
     p.add_argument("--strict", action="store_true", help="write nothing if any row is bad (default: drop and count)")
-    p.add_argument("--workers", type=int, help="token-counting processes (default: up to 2)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="token-counting processes (default 1: in-process, the tokenizer's threads already use every core)",
+    )
     p.add_argument(
         "--chat-template-kwargs",
         metavar="JSON",

@@ -201,9 +201,10 @@ _worker_tokenizer = None
 _worker_kwargs: dict = {}
 
 
-def _init_worker(tokenizer_name: str, apply_chat_template_kwargs: dict) -> None:
+def _init_worker(tokenizer_name: str, apply_chat_template_kwargs: dict, in_pool: bool = True) -> None:
     global _worker_tokenizer, _worker_kwargs
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # one process per core already
+    if in_pool:
+        os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one process per core already; in-process, Rust threads
     _worker_tokenizer = load_tokenizer(tokenizer_name)
     _worker_kwargs = dict(apply_chat_template_kwargs)
 
@@ -216,14 +217,19 @@ def _count_batch(batch: list[list[dict]]) -> list[int]:
 def count_tokens(
     prompts: Sequence[list[dict]],
     tokenizer: str = BUILTIN,
-    workers: int | None = None,
+    workers: int = 1,
     batch_size: int = 32,
     apply_chat_template_kwargs: Mapping[str, Any] | None = None,
     progress: ProgressCallback | None = None,
 ) -> list[int]:
-    """Token counts of chat-templated prompts, in order, in batches over a process pool (``workers`` > 1)."""
+    """Token counts of chat-templated prompts, in order, in parallel batches.
+
+    ``workers=1`` (default) counts in this process: each batch goes to the fast tokenizer's Rust ``encode_batch``,
+    which already spreads a batch over all cores. ``workers>1`` uses a process pool instead (each worker
+    single-threaded); it pays off only where rendering the chat template, not tokenising, dominates — measured
+    in ``bench/bench_data.py``: on 2 cores the pool is slower, its workers spend seconds importing transformers.
+    """
     kwargs = dict(apply_chat_template_kwargs or {})
-    workers = min(2, os.cpu_count() or 1) if workers is None else workers
     batches = [list(prompts[i : i + batch_size]) for i in range(0, len(prompts), batch_size)]
     counts: list[int] = []
 
@@ -234,7 +240,7 @@ def count_tokens(
                 progress(len(counts), len(prompts))
 
     if workers <= 1 or len(batches) <= 1:
-        _init_worker(tokenizer, kwargs)
+        _init_worker(tokenizer, kwargs, in_pool=False)
         collect(map(_count_batch, batches))
     else:
         import multiprocessing
@@ -280,7 +286,7 @@ def prepare(
     tokenizer: str = BUILTIN,
     phases: Sequence[int] | str = DEFAULT_PHASES,
     strict: bool = False,
-    workers: int | None = None,
+    workers: int = 1,
     batch_size: int = 32,
     apply_chat_template_kwargs: Mapping[str, Any] | None = None,
     plot: bool = True,
