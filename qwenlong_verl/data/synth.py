@@ -37,8 +37,9 @@ from qwenlong_verl.tasks import CHOICE, NUMERIC, QA, TASKS, normalize_task
 
 logger = logging.getLogger(__name__)
 
-MIN_TOKENS_FLOOR = 2000
-"""Smallest supported target: a small world (three companies, their people and cities) takes ~1,700 tokens."""
+MIN_TOKENS_FLOOR = 1500
+"""Smallest supported target: the smallest world (three companies, their people and cities, one distractor of each
+kind) takes ~1,300-1,450 tokens."""
 
 NUMERIC_KINDS = ("sum", "mean", "max", "difference", "count", "percent_change", "bridge")
 QA_KINDS = ("hq_mayor", "founder_river")
@@ -247,14 +248,18 @@ def _unique(rng: random.Random, make: Callable[[], str], count: int, taken: set[
     return names
 
 
-def _build_world(rng: random.Random, n_companies: int, n_metrics: int, sector: str) -> World:
+def _build_world(rng: random.Random, n_companies: int, n_metrics: int, n_extra: int, sector: str) -> World:
+    """Companies (about 40 % in ``sector``), their founders and cities, plus ``n_extra`` cities and people that
+    no company links to (distractor profiles)."""
     taken: set[str] = set()
     metrics = sorted(rng.sample(METRICS, n_metrics), key=METRICS.index)
     first_year = rng.randint(2012, 2021)
     years = list(range(first_year, first_year + 3))
-    cities = _unique(rng, lambda: _stem(rng, rng.randint(2, 3)), n_companies + 2, taken)
+    cities = _unique(rng, lambda: _stem(rng, rng.randint(2, 3)), n_companies + n_extra, taken)
     rivers = _unique(rng, lambda: _stem(rng, 2), len(cities), taken)
-    people = _unique(rng, lambda: f"{rng.choice(_FIRST)} {rng.choice(_LAST)}", n_companies + len(cities) + 2, taken)
+    people = _unique(
+        rng, lambda: f"{rng.choice(_FIRST)} {rng.choice(_LAST)}", n_companies + len(cities) + n_extra, taken
+    )
     stems = _unique(rng, lambda: _stem(rng, rng.randint(2, 3)), n_companies, taken)
     # about 40 % of the companies (at least two) are in the question's sector; the others are distractors
     n_target = max(2, round(n_companies * 0.4))
@@ -543,10 +548,11 @@ def generate_example(
     task = tasks[index % len(tasks)]
     target = target_tokens(index, n, min_tokens, max_tokens, seed)
 
-    small = target < 3000
+    small = target < 3000  # a smaller world: three companies, three table rows, one distractor of each kind
     n_companies = 3 if small else max(4, min(14, target // 1200))
+    n_extra = 1 if small else 2
     sector = rng.choice(SECTORS)
-    world = _build_world(rng, n_companies, 3 if small else len(METRICS), sector)
+    world = _build_world(rng, n_companies, 3 if small else len(METRICS), n_extra, sector)
 
     base_kind_task = task
     if task == CHOICE:
@@ -567,11 +573,11 @@ def generate_example(
     spare_people = [p for p in world.birthplaces if p not in {c.founder for c in world.companies}]
     docs += [
         _report(_namesake(c, founder, world, rng), world, rng, pool, pad // 2)
-        for c, founder in zip(rng.sample(world.companies, 2), spare_people, strict=False)
+        for c, founder in zip(rng.sample(world.companies, n_extra), spare_people, strict=False)
     ]
     docs += [_biography(p, city, rng, pool, pad // 2) for p, city in world.birthplaces.items()]
     docs += [_city_profile(city, world.mayors[city], world.rivers[city], rng, pool, pad // 2) for city in world.mayors]
-    docs += [_commentary(sector, world, rng, pool, pad // 2) for _ in range(2)]
+    docs += [_commentary(sector, world, rng, pool, pad // 2) for _ in range(n_extra)]
 
     overhead = _count_tokens([question.text + " " + " ".join(choices)])[0] + _TEMPLATE_TOKENS
     sizes = [size + _HEADING_TOKENS for size in _count_tokens([d.title + "\n" + d.text for d in docs])]
