@@ -43,9 +43,8 @@ logger = logging.getLogger(__name__)
 
 def _row_mean(values: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
     """``(bs,)`` mean of ``values`` over each row's response tokens (0 for a row with none)."""
-    mask = response_mask.bool()
-    total = torch.where(mask, values, torch.zeros_like(values)).sum(dim=-1)
-    return total / mask.sum(dim=-1).clamp_min(1).to(total.dtype)
+    total = torch.where(response_mask.bool(), values, 0.0).sum(dim=-1)
+    return total / response_mask.to(total.dtype).sum(dim=-1).clamp_min(1)
 
 
 def sequence_mean_entropy(entropy: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
@@ -220,10 +219,8 @@ def mask_negative_gradients(
     (share of responses with at least one dropped token) and, with AEPO, ``qwenlong/aepo_active`` (1/0, the
     state used for this update) and ``qwenlong/aepo_switches`` (cumulative).
     """
-    in_response = response_mask.bool()
-    responses = in_response.any(dim=-1)
-    n_tokens = max(int(in_response.sum()), 1)
-    n_responses = max(int(responses.sum()), 1)
+    n_tokens = max(int(response_mask.sum()), 1)
+    n_responses = max(int((response_mask.sum(dim=-1) > 0).sum()), 1)
 
     entropy_now = batch_entropy(entropy, response_mask)
     negative = negative_response_tokens(advantages, response_mask)

@@ -84,17 +84,28 @@ def _codes(labels: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=object)
 
 
-def _group_sums(values: torch.Tensor, codes: torch.Tensor, n_groups: int) -> torch.Tensor:
-    return torch.zeros(n_groups, dtype=values.dtype, device=values.device).index_add_(0, codes, values)
+class _Buckets:
+    """Weighted per-code sums over the rows that are samples (weight 1) — rows with weight 0 enter nothing."""
 
+    def __init__(self, codes: np.ndarray, n_codes: int, weight: torch.Tensor):
+        self.codes = torch.from_numpy(codes).to(weight.device)
+        self.n_codes = n_codes
+        self.weight = weight
+        self.count = self.sum(torch.ones_like(weight))
 
-def _sample_std(values: torch.Tensor, codes: torch.Tensor, n_groups: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-code sample std (Bessel; 0 for a single member) and member count, over the given rows only."""
-    count = _group_sums(torch.ones_like(values), codes, n_groups)
-    mean = _group_sums(values, codes, n_groups) / count.clamp_min(1)
-    centred = values - mean[codes]
-    var = _group_sums(centred * centred, codes, n_groups) / (count - 1).clamp_min(1)
-    return torch.where(count > 1, var.sqrt(), torch.zeros_like(var)), count
+    def sum(self, values: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros(self.n_codes, dtype=values.dtype, device=values.device)
+        return out.index_add_(0, self.codes, values * self.weight)
+
+    def centred(self, values: torch.Tensor) -> torch.Tensor:
+        """``values`` minus the mean of their code."""
+        return values - (self.sum(values) / self.count.clamp_min(1))[self.codes]
+
+    def std(self, values: torch.Tensor) -> torch.Tensor:
+        """Per-code sample std (Bessel), 0 for a code with fewer than two samples."""
+        c = self.centred(values)
+        var = self.sum(c * c) / (self.count - 1).clamp_min(1)
+        return torch.where(self.count > 1, var.sqrt(), torch.zeros_like(var))
 
 
 def task_norm_advantage(
@@ -130,36 +141,27 @@ def task_norm_advantage(
     if n == 0:
         return scores.clone()
 
-    device = scores.device
     task_codes, task_names = _codes(task)
-    sample = torch.from_numpy(task_codes >= 0).to(device)
-    rows = sample.nonzero().squeeze(-1)
-    adv = torch.zeros(n, dtype=torch.float64, device=device)
-    if rows.numel() == 0:
-        return adv.to(scores.dtype)
-
-    group_codes, _ = _codes(group)
-    if (group_codes[rows.cpu().numpy()] < 0).any():
+    group_codes, group_names = _codes(group)
+    is_sample = task_codes >= 0
+    if (group_codes[is_sample] < 0).any():
         raise ValueError(f"{TASK_NORM_ESTIMATOR}: a sample has no group id (uid is None)")
-    values = scores.detach().to(torch.float64)[rows]
-    g = torch.from_numpy(group_codes).to(device)[rows]
-    n_groups = int(group_codes.max()) + 1
-    group_count = _group_sums(torch.ones_like(values), g, n_groups)
-    group_mean = _group_sums(values, g, n_groups) / group_count.clamp_min(1)
-    centred = values - group_mean[g]
+    # rows that are not samples go to an extra code each side and carry weight 0
+    n_tasks, n_groups = len(task_names), len(group_names)
+    task_codes = np.where(is_sample, task_codes, n_tasks)
+    group_codes = np.where(group_codes >= 0, group_codes, n_groups)
+    values = scores.detach().to(torch.float64)
+    weight = torch.from_numpy(is_sample).to(device=values.device, dtype=torch.float64)
+    groups = _Buckets(group_codes, n_groups + 1, weight)
+    tasks = _Buckets(task_codes, n_tasks + 1, weight)
 
-    t = torch.from_numpy(task_codes).to(device)[rows]
-    task_std, task_count = _sample_std(values, t, len(task_names))
-    if std_mode == "task":
-        scale = task_std[t]
-    else:
-        group_std, _ = _sample_std(values, g, n_groups)
-        scale = group_std[g]
-    adv[rows] = centred / (scale + epsilon)
+    task_std = tasks.std(values)
+    scale = task_std[tasks.codes] if std_mode == "task" else groups.std(values)[groups.codes]
+    adv = torch.where(weight > 0, groups.centred(values) / (scale + epsilon), torch.zeros_like(values))
 
     if stats is not None:
         for i, name in enumerate(task_names.tolist()):
-            stats[str(name)] = {"std": float(task_std[i]), "samples": float(task_count[i])}
+            stats[str(name)] = {"std": float(task_std[i]), "samples": float(tasks.count[i])}
     return adv.to(scores.dtype)
 
 
