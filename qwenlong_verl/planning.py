@@ -15,7 +15,6 @@ import re
 import shlex
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from qwenlong_verl.recipe import PhaseConfig, RecipeConfig
@@ -73,21 +72,23 @@ def _looks_numeric(text: str) -> bool:
 
 def phase_overrides(recipe: RecipeConfig, index: int, model_path: str | None = None) -> list[str]:
     """The Hydra overrides of phase ``index``: recipe-derived keys, shared overrides, phase overrides."""
+    from qwenlong_verl.curriculum import layout
+
     phase = recipe.phases[index]
-    out_dir = Path(recipe.output_dir) / phase.name
     derived: dict[str, Any] = {
         "actor_rollout_ref.model.path": model_path or recipe.model_path,
-        "data.train_files": list(phase.train_files),
-        "data.val_files": list(phase.val_files or phase.train_files),
+        "data.train_files": layout.train_files(recipe, index),
+        "data.val_files": layout.val_files(recipe, index),
         "data.max_prompt_length": phase.max_prompt_length,
         "data.max_response_length": phase.max_response_length,
         "trainer.experiment_name": f"{recipe.name}-{phase.name}",
-        "trainer.default_local_dir": str(out_dir / "checkpoints"),
+        "trainer.default_local_dir": str(layout.checkpoint_dir(recipe, index)),
     }
     if phase.total_training_steps is not None:
         derived["trainer.total_training_steps"] = phase.total_training_steps
     else:
         derived["trainer.total_epochs"] = phase.total_epochs
+    derived.update(layout.curriculum_overrides(recipe, index))
     merged = {**derived, **recipe.overrides, **phase.overrides}
     return [f"{key}={hydra_value(value)}" for key, value in merged.items()]
 

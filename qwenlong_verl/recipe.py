@@ -18,6 +18,17 @@ Example::
         train_files: [data/phase_1.parquet]
         val_files: [data/val.parquet]
         overrides: {actor_rollout_ref.rollout.n: 4}
+
+A curriculum built from source data by ``qwenlong-verl train`` (docs/curriculum.md)::
+
+    data:
+      inputs: [data/docqa.jsonl]        # prepare() bins them by prompt length, one bin per phase window
+      tokenizer: Qwen/Qwen2.5-7B-Instruct
+    phases:
+      - {name: short, max_prompt_length: 20480, max_response_length: 12288, total_training_steps: 100,
+         task_balance: true}
+      - {name: long, max_prompt_length: 61440, max_response_length: 20480, total_training_steps: 100,
+         task_balance: true, retrospective: {ratio: 0.25, weighting: difficulty, drop_solved: true}}
 """
 
 from __future__ import annotations
@@ -32,6 +43,13 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 KIND_BASE_CONFIGS = {"rl": "qwenlong_l1", "sft": "qwenlong_sft"}
 """Recipe kinds and the base config each uses when the recipe names none."""
+
+
+RETRO_WEIGHTINGS = ("difficulty", "uniform")
+"""How retrospective sampling weights the candidates (``retrospective.weighting``)."""
+
+CURRICULUM_TRAINER_MODE = "qwenlong"
+"""The veRL v1 trainer mode that writes the ledger and balances tasks (``trainer.v1.trainer_mode``)."""
 
 
 class RecipeError(ValueError):
@@ -66,6 +84,63 @@ class PhaseConfig:
     overrides: dict[str, Any] = field(default_factory=dict)
     """veRL overrides for this phase only, dotted keys; applied after the recipe's shared overrides."""
 
+    retrospective: RetrospectiveConfig | None = None
+    """Carry hard examples of earlier phases into this one (not for the first phase); ``true`` for the defaults."""
+
+    task_balance: bool = False
+    """Task-balanced prompt batches in this phase: an equal count of every task per batch (QwenLong-L1.5)."""
+
+
+@dataclass
+class RetrospectiveConfig:
+    """Difficulty-aware retrospective sampling (QwenLong-L1): a phase's data = its own window's examples plus
+    hard examples of earlier phases, chosen with probability proportional to difficulty (1 - mean reward)."""
+
+    ratio: float = 0.25
+    """Examples to carry, as a fraction of the phase's own examples (0.25: 25 carried per 100 own); fewer when
+    fewer earlier examples qualify."""
+
+    weighting: str = "difficulty"
+    """``difficulty``: inclusion probability proportional to difficulty; ``uniform``: equal (an ablation)."""
+
+    drop_solved: bool = True
+    """Leave out examples that every rollout of their last phase solved (pass rate 1)."""
+
+    seed: int = 1
+    """Seed of the draw; the same ledgers, data and seed carry the same examples."""
+
+
+@dataclass
+class RecipeDataConfig:
+    """Recipe-level data: ``qwenlong-verl train`` builds each phase's parquet from these source files with
+    ``prepare`` (disjoint length bins, one per phase window), then adds its retrospective carry-over."""
+
+    inputs: list[str]
+    """Source files for ``prepare`` (jsonl/json/parquet, the raw or veRL row schema; see docs/data.md)."""
+
+    tokenizer: str = "builtin"
+    """Tokenizer that counts prompt lengths: use the model's (a hub name or folder) for a real run; ``builtin``
+    is the small offline one, for trials."""
+
+    output_dir: str = ""
+    """Where ``prepare`` writes ``phase<N>.parquet`` and ``stats.json``; defaults to ``<output_dir>/data``."""
+
+    val_files: list[str] = field(default_factory=list)
+    """Validation files of every phase (a phase's own ``val_files`` win)."""
+
+    val_size: int = 0
+    """Without validation files: hold out this many of each phase's own examples as its validation set
+    (0: validate on the training files)."""
+
+    apply_chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Passed to ``prepare``; must equal the run's ``data.apply_chat_template_kwargs`` so lengths agree."""
+
+    strict: bool = False
+    """Fail on bad source rows instead of dropping and counting them."""
+
+    seed: int = 1
+    """Seed of the validation hold-out."""
+
 
 @dataclass
 class RecipeConfig:
@@ -95,6 +170,10 @@ class RecipeConfig:
 
     overrides: dict[str, Any] = field(default_factory=dict)
     """veRL overrides shared by every phase, dotted keys (``trainer.n_gpus_per_node: 8``)."""
+
+    data: RecipeDataConfig | None = None
+    """Source data from which ``qwenlong-verl train`` builds each phase's training files (``train_files`` of a
+    phase, when given, take precedence)."""
 
     source: str = ""
     """File the recipe was read from (set by :func:`load_recipe`)."""
@@ -141,6 +220,14 @@ def _check_type(value: Any, annotation: str, path: str, source: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise RecipeError(f"{source}: {path} must be an integer, got {value!r}")
         return value
+    if ann == "float":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise RecipeError(f"{source}: {path} must be a number, got {value!r}")
+        return float(value)
+    if ann == "bool":
+        if not isinstance(value, bool):
+            raise RecipeError(f"{source}: {path} must be true or false, got {value!r}")
+        return value
     if ann == "str":
         if not isinstance(value, str):
             raise RecipeError(f"{source}: {path} must be a string, got {value!r}")
@@ -166,13 +253,75 @@ def parse_recipe(data: Any, source: str = "<recipe>") -> RecipeConfig:
     raw_phases = data.get("phases")
     if not isinstance(raw_phases, list) or not raw_phases:
         raise RecipeError(f"{source}: 'phases' must be a non-empty list of phases")
-    phases = [PhaseConfig(**_build(PhaseConfig, p, f"phases[{i}]", source)) for i, p in enumerate(raw_phases)]
+    phases = [_build_phase(p, i, source) for i, p in enumerate(raw_phases)]
     kwargs["phases"] = phases
+    if kwargs.get("data") is not None:
+        kwargs["data"] = RecipeDataConfig(**_build(RecipeDataConfig, kwargs["data"], "data", source))
     if "base_config" not in kwargs and kwargs.get("kind") in KIND_BASE_CONFIGS:
         kwargs["base_config"] = KIND_BASE_CONFIGS[kwargs["kind"]]
     recipe = RecipeConfig(**kwargs, source=source)
     _check_semantics(recipe)
     return recipe
+
+
+def _build_phase(data: Any, i: int, source: str) -> PhaseConfig:
+    kwargs = _build(PhaseConfig, data, f"phases[{i}]", source)
+    retro = kwargs.get("retrospective")
+    if retro is True:
+        retro = {}
+    if retro is None or retro is False:
+        kwargs["retrospective"] = None
+    else:
+        kwargs["retrospective"] = RetrospectiveConfig(
+            **_build(RetrospectiveConfig, retro, f"phases[{i}].retrospective", source)
+        )
+    return PhaseConfig(**kwargs)
+
+
+def _check_curriculum(recipe: RecipeConfig) -> None:
+    """The recipe's curriculum additions: retrospective, task balance and the ``data`` section."""
+    src = recipe.source
+    data = recipe.data
+    if data is not None:
+        if recipe.kind != "rl":
+            raise RecipeError(f"{src}: data: builds RL phase files; a kind: {recipe.kind} recipe lists train_files")
+        if not data.inputs:
+            raise RecipeError(f"{src}: data.inputs is empty; list the source files for prepare")
+        if data.val_size < 0:
+            raise RecipeError(f"{src}: data.val_size must be >= 0, got {data.val_size}")
+        if data.seed < 0:
+            raise RecipeError(f"{src}: data.seed must be >= 0, got {data.seed}")
+        windows = [p.max_prompt_length for p in recipe.phases]
+        if any(b <= a for a, b in zip(windows, windows[1:], strict=False)):
+            raise RecipeError(
+                f"{src}: with a data: section the phases' max_prompt_length must strictly increase (each phase "
+                f"trains on the length bin (previous window, its window]), got {windows}"
+            )
+    for i, p in enumerate(recipe.phases):
+        where = f"{src}: phases[{i}] ({p.name})"
+        if recipe.kind == "rl" and not p.train_files and data is None:
+            raise RecipeError(f"{where}: no train_files; list the phase's parquet files or add a recipe-level data:")
+        retro = p.retrospective
+        if retro is not None:
+            if i == 0:
+                raise RecipeError(f"{where}: retrospective needs earlier phases to carry from; the first has none")
+            if not 0 < retro.ratio <= 10:
+                raise RecipeError(f"{where}: retrospective.ratio must be in (0, 10], got {retro.ratio}")
+            if retro.weighting not in RETRO_WEIGHTINGS:
+                raise RecipeError(
+                    f"{where}: retrospective.weighting must be one of {', '.join(RETRO_WEIGHTINGS)}, "
+                    f"got {retro.weighting!r}"
+                )
+            if retro.seed < 0:
+                raise RecipeError(f"{where}: retrospective.seed must be >= 0, got {retro.seed}")
+        needs_mode = p.task_balance or any(q.retrospective is not None for q in recipe.phases[i + 1 :])
+        for scope, overrides in (("overrides", recipe.overrides), (f"phases[{i}].overrides", p.overrides)):
+            mode = overrides.get("trainer.v1.trainer_mode")
+            if needs_mode and mode is not None and mode != CURRICULUM_TRAINER_MODE:
+                raise RecipeError(
+                    f"{src}: {scope} sets trainer.v1.trainer_mode={mode}, but phase {p.name} needs the "
+                    f"{CURRICULUM_TRAINER_MODE} mode (task balance, or a ledger for a later retrospective)"
+                )
 
 
 def _check_semantics(recipe: RecipeConfig) -> None:
@@ -215,6 +364,7 @@ def _check_semantics(recipe: RecipeConfig) -> None:
                 if key in overrides or f"+{key}" in overrides or f"++{key}" in overrides:
                     raise RecipeError(f"{src}: {scope} sets {key}; use the phase's own field instead")
         prev = p
+    _check_curriculum(recipe)
 
 
 def load_recipe(path: str | Path) -> RecipeConfig:
