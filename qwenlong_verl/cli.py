@@ -531,6 +531,92 @@ def _run_report(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- score
+
+
+def _add_score(sub) -> None:
+    p = sub.add_parser(
+        "score",
+        help="score a JSONL file of responses with the hybrid reward (rules + optional LLM judge)",
+        description="Score each line (data_source, response, ground_truth, extra_info) exactly as training does; "
+        "print accuracy per task, judge calls and judge/rule disagreement.",
+    )
+    p.add_argument("--input", required=True, metavar="FILE", help="JSONL file, one response per line")
+    p.add_argument("--output", metavar="FILE", help="write each line with its result under 'reward'")
+    p.add_argument(
+        "--judge-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="OpenAI-compatible judge endpoint (repeat for several); default $QWENLONG_JUDGE_URLS",
+    )
+    p.add_argument("--judge-model", metavar="NAME", help="judge model name (default: what the endpoint lists)")
+    p.add_argument("--judge-concurrency", type=int, metavar="N", help="requests in flight per endpoint (64)")
+    p.add_argument("--judge-timeout", type=float, metavar="S", help="timeout of one judge request (30)")
+    p.add_argument("--no-judge", action="store_true", help="rules only, even if a judge is configured")
+
+
+def _run_score(args) -> int:
+    import asyncio
+
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from qwenlong_verl.rewards.hybrid import judge_config_for
+    from qwenlong_verl.rewards.metrics import summarize_by_task
+    from qwenlong_verl.rewards.offline import ScoreInputError, load_rows, score_rows, write_results
+
+    judge_kwargs: dict = {}
+    if args.judge_url:
+        judge_kwargs["judge_urls"] = list(args.judge_url)
+    if args.judge_model:
+        judge_kwargs["judge_model"] = args.judge_model
+    if args.judge_concurrency is not None:
+        judge_kwargs["judge_max_concurrency"] = args.judge_concurrency
+    if args.judge_timeout is not None:
+        judge_kwargs["judge_timeout_s"] = args.judge_timeout
+    if args.no_judge:
+        judge_kwargs["judge_enable"] = False
+    try:
+        judge = judge_config_for(judge_kwargs)
+        rows = load_rows(args.input)
+    except (ValueError, ScoreInputError) as exc:
+        return fail(str(exc))
+
+    where = ", ".join(judge.urls) if judge is not None and judge.active else "off (rules only)"
+    console().print(f"scoring {len(rows):,} responses from {escape(args.input)}; judge: {escape(where)}")
+    bar_columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*bar_columns, console=console(), transient=False) as progress:
+        bar = progress.add_task("score", total=len(rows))
+        results = asyncio.run(score_rows(rows, judge_kwargs, on_done=lambda _i, _r: progress.advance(bar)))
+
+    summary = summarize_by_task([row.task for row in rows], results)
+    table = Table(title="hybrid reward")
+    columns = ("samples", "accuracy", "rule acc", "judge calls", "judge flips", "judge errors", "no answer")
+    table.add_column("task")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for task, s in summary.items():
+        table.add_row(
+            f"[bold]{task}[/]" if task == "all" else task,
+            f"{s.samples:,}",
+            f"{s.accuracy:.1%}",
+            f"{s.rule_accuracy:.1%}",
+            f"{s.judge_calls:,}",
+            f"{s.judge_flips:,}",
+            f"{s.judge_errors:,}",
+            f"{s.no_answer:,}",
+            end_section=task != "all" and list(summary)[-2] == task,
+        )
+    console().print(table)
+    console().print("judge flips: the judge said right where the rule said wrong (judge/rule disagreement)")
+    if args.output:
+        write_results(args.output, rows, results)
+        console().print(f"results written to {escape(args.output)}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- entry point
 
 _COMMANDS: dict[str, tuple[Callable, Callable]] = {
@@ -541,6 +627,7 @@ _COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "sft-data": (_add_sft_data, _run_sft_data),
     "eval": (_add_eval, _run_eval),
     "report": (_add_report, _run_report),
+    "score": (_add_score, _run_score),
 }
 
 

@@ -61,9 +61,11 @@ def judge_config_for(kwargs: Mapping[str, Any]):
             f"{k!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for k, h in zip(unknown, hints, strict=True)
         )
         raise ValueError(f"unknown qwenlong reward keyword {detail}; accepted: {', '.join(JUDGE_KWARG_NAMES)}")
+    if kwargs.get("judge_enable") is False:
+        return None
     router = kwargs.get("reward_router_address")
     env_urls = os.environ.get(ENV_URLS, "")
-    if kwargs.get("judge_enable") is False or not (kwargs.get("judge_urls") or env_urls or router):
+    if not (kwargs.get("judge_urls") or env_urls or router):
         return None
     env = (env_urls, os.environ.get(ENV_MODEL), os.environ.get(ENV_API_KEY))
     key = (repr(sorted((k, repr(v)) for k, v in kwargs.items() if k in JUDGE_KWARG_NAMES)), router, env)

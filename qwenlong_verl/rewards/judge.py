@@ -121,6 +121,7 @@ class JudgeConfig(BaseConfig):
             raise ValueError("judge_timeout_s and judge_budget_s must be > 0")
         if not isinstance(self.enable, bool):
             raise ValueError(f"judge_enable must be true or false, got {self.enable!r}")
+        object.__setattr__(self, "_key", astuple(self))  # not a field; computed once, used on every call
 
     @property
     def active(self) -> bool:
@@ -129,7 +130,7 @@ class JudgeConfig(BaseConfig):
 
     def key(self) -> tuple:
         """Hashable identity: clients are shared between calls with the same settings."""
-        return astuple(self)
+        return self._key
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any], reward_router_address: str | None = None) -> JudgeConfig:

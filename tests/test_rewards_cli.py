@@ -1,0 +1,91 @@
+"""``qwenlong-verl score``: offline scoring in a fresh interpreter, with a local judge over real HTTP."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from qwenlong_verl.rewards.judge_server import LocalJudgeServer
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+
+THINK = "<think>\nreading\n</think>\n\n"
+
+ROWS = [
+    {"data_source": "docmath_a", "response": THINK + "The answer is 12.5%", "ground_truth": "0.125"},
+    {"data_source": "docmath_a", "response": THINK + "The answer is 7", "ground_truth": "8"},
+    {
+        "data_source": "hotpotqa",
+        "response": THINK + "The answer is NYC",
+        "reward_model": {"ground_truth": "New York City", "style": "rule"},
+        "extra_info": {"question": "Where is it?"},
+    },
+    {"data_source": "hotpotqa", "solution_str": THINK + "The answer is Boston", "ground_truth": ["New York City"]},
+    {"data_source": "long_toc_choices_2", "response": THINK + "The answer is (B)", "ground_truth": "B"},
+    {"extra_info": {"task": "choice"}, "response": "<think>never finished", "ground_truth": "C"},
+]
+
+
+def write_rows(path, rows) -> None:
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+
+
+def test_score_with_judge(cli, tmp_path):
+    responses, scored = tmp_path / "responses.jsonl", tmp_path / "scored.jsonl"
+    write_rows(responses, ROWS)
+    with LocalJudgeServer(equivalents=[("NYC", "New York City")], lifetime_s=120) as judge:
+        out = cli("score", "--input", str(responses), "--output", str(scored), "--judge-url", judge.url)
+        assert judge.chat_requests == 3  # 7 vs 8, NYC, Boston; not the right ones, not the unfinished one
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = [json.loads(line) for line in scored.read_text().splitlines()]
+    assert [line["reward"]["score"] for line in lines] == [1.0, 0.0, 1.0, 0.0, 1.0, 0.0]
+    assert lines[2]["reward"]["judge"] == 1.0 and lines[2]["data_source"] == "hotpotqa"
+    table = {
+        row.split("│")[1].strip(): [c.strip() for c in row.split("│")[2:-1]]
+        for row in out.stdout.splitlines()
+        if row.count("│") >= 9
+    }
+    # columns: samples, accuracy, rule acc, judge calls, judge flips, judge errors, no answer
+    assert table["numeric"] == ["2", "50.0%", "50.0%", "1", "0", "0", "0"]
+    assert table["qa"] == ["2", "50.0%", "0.0%", "2", "1", "0", "0"]
+    assert table["choice"] == ["2", "50.0%", "50.0%", "0", "0", "0", "1"]
+    assert table["all"] == ["6", "50.0%", "33.3%", "3", "1", "0", "1"]
+
+
+def test_score_rules_only_and_unreachable_judge(cli, tmp_path):
+    responses = tmp_path / "responses.jsonl"
+    write_rows(responses, ROWS)
+    out = cli("score", "--input", str(responses), "--no-judge", env={"QWENLONG_JUDGE_URLS": "http://127.0.0.1:9"})
+    assert out.returncode == 0, out.stderr
+    assert "judge: off (rules only)" in out.stdout
+    out = cli("score", "--input", str(responses), "--judge-url", "http://127.0.0.1:9", "--judge-timeout", "1")
+    assert out.returncode == 0, out.stderr  # judge failures fall back to the rule score
+    all_row = next(r for r in out.stdout.splitlines() if "all" in r and r.count("│") >= 9)
+    assert [c.strip() for c in all_row.split("│")[2:-1]][5] == "3"  # three judge errors, counted
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"data_source": "x", "response": "a", "ground_truth": "b"}\nnot json\n', "line 2: not valid JSON"),
+        ('{"data_source": "x", "ground_truth": "b"}\n', "line 1: field 'response'"),
+        ('{"data_source": "x", "response": "a"}\n', "line 1: field 'ground_truth'"),
+        ('{"response": "a", "ground_truth": "b"}\n', "line 1: needs 'data_source' or 'extra_info.task'"),
+        ('{"response": "a", "ground_truth": "b", "extra_info": {"task": "poetry"}}\n', "unknown task 'poetry'"),
+        ("\n\n", "no rows"),
+    ],
+)
+def test_bad_input_names_line_and_field(cli, tmp_path, content, message):
+    responses = tmp_path / "responses.jsonl"
+    responses.write_text(content)
+    out = cli("score", "--input", str(responses))
+    assert out.returncode == 2
+    assert message in " ".join(out.stdout.split())
+
+
+def test_bad_judge_setting_is_an_error(cli, tmp_path):
+    responses = tmp_path / "responses.jsonl"
+    write_rows(responses, ROWS[:1])
+    out = cli("score", "--input", str(responses), "--judge-url", "http://x:1", "--judge-concurrency", "0")
+    assert out.returncode == 2 and "judge_max_concurrency" in out.stdout
