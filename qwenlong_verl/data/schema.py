@@ -294,9 +294,9 @@ def _parse_raw_record(record: Mapping[str, Any], where: tuple[str, int]) -> Exam
             raise RowError(*where, key, "empty: no document text", "empty")
         document = value.strip()
     if "question" not in record or record["question"] is None:
-        raise RowError(*where, "question", "missing", "missing")
+        raise RowError(*where, "question", "missing: add the bare question text", "missing")
     if _is_blank(record["question"]):
-        raise RowError(*where, "question", "empty", "empty")
+        raise RowError(*where, "question", "empty: add the bare question text", "empty")
     if "answer" not in record or record["answer"] is None:
         raise RowError(*where, "answer", "missing: every example needs its gold answer", "missing")
     data_source = str(record.get("data_source") or DEFAULT_DATA_SOURCE)
@@ -333,13 +333,15 @@ def _parse_verl_row(record: Mapping[str, Any], where: tuple[str, int]) -> Exampl
     messages = _check_messages(record["prompt"], where)
     data_source = record.get("data_source")
     if _is_blank(data_source):
-        raise RowError(*where, "data_source", "missing or empty", "missing")
+        raise RowError(*where, "data_source", "missing or empty: name the dataset the row comes from", "missing")
     reward_model = _plain(record["reward_model"])
     if not isinstance(reward_model, Mapping):
         raise RowError(*where, "reward_model", "must be a mapping with ground_truth", "bad_type")
     gold = reward_model.get("ground_truth")
     if _is_blank(gold):
-        raise RowError(*where, "reward_model.ground_truth", "missing or empty", "missing")
+        raise RowError(
+            *where, "reward_model.ground_truth", "missing or empty: every row needs its gold answer", "missing"
+        )
     extra = _plain(record.get("extra_info") or {})
     if not isinstance(extra, Mapping):
         raise RowError(*where, "extra_info", "must be a mapping", "bad_type")
