@@ -145,8 +145,9 @@ def test_qwenlong_grpo_plans():
 
 
 def test_task_norm_without_our_trainer_mode_fails_at_plan_naming_both_keys():
+    # recipes run in trainer mode qwenlong by default (the curriculum's plan sets it); a user may force sync
     with pytest.raises(PlanError) as err:
-        plan_phase(recipe(**{"algorithm.adv_estimator": "grpo_task_norm"}), 0)
+        plan_phase(recipe(**{"algorithm.adv_estimator": "grpo_task_norm", "trainer.v1.trainer_mode": "sync"}), 0)
     text = str(err.value)
     assert "algorithm.adv_estimator=grpo_task_norm" in text and "trainer.v1.trainer_mode=qwenlong" in text
     assert "phase 1 (p1)" in text and "got trainer.v1.trainer_mode=sync" in text
@@ -167,6 +168,7 @@ def test_aepo_settings_are_validated_at_plan():
                     "qwenlong.algos.aepo_enable": True,
                     "qwenlong.algos.aepo_h_low": 0.2,
                     "qwenlong.algos.aepo_h_high": 0.4,
+                    "trainer.v1.trainer_mode": "sync",
                 }
             ),
             0,
@@ -208,7 +210,11 @@ def test_cli_plan_reports_the_mode_error(tmp_path, cli):
     data = {
         "name": "t",
         "model_path": "/m",
-        "overrides": {"trainer.n_gpus_per_node": 1, "algorithm.adv_estimator": "grpo_task_norm"},
+        "overrides": {
+            "trainer.n_gpus_per_node": 1,
+            "algorithm.adv_estimator": "grpo_task_norm",
+            "trainer.v1.trainer_mode": "sync",
+        },
         "phases": [
             {
                 "name": "p",
