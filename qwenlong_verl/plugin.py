@@ -70,6 +70,15 @@ REGISTRATIONS: tuple[Registration, ...] = (
         provider="qwenlong_verl.algos.task_norm",
         names=("grpo_task_norm",),
     ),
+    Registration(
+        kind="v1 trainer mode",
+        config_key="trainer.v1.trainer_mode",
+        registry_module="verl.trainer.ppo.v1.trainer_base",
+        registry_attr="TRAINER_REGISTRY",
+        provider="qwenlong_verl.trainer",
+        names=("qwenlong",),
+        trigger="verl.trainer.ppo.v1",
+    ),
 )
 
 FAILURES: dict[str, str] = {}
