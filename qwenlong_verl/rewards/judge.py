@@ -274,6 +274,7 @@ class JudgeClient:
         self._session = None
         self._cache: OrderedDict[tuple[str, str, str], float] = OrderedDict()
         self._inflight: dict[tuple[str, str, str], asyncio.Future] = {}
+        self._lifetime = None  # async generator that closes this client when its loop shuts down
 
     async def judge(self, question: str, prediction: str, gold: str) -> JudgeResult:
         """Ask whether ``prediction`` answers ``question`` like ``gold``; never raises (except cancellation)."""
@@ -459,7 +460,11 @@ _CLIENTS_LOCK = threading.Lock()
 
 
 def get_client(config: JudgeConfig) -> JudgeClient:
-    """The client of the running event loop for these settings (created on first use)."""
+    """The client of the running event loop for these settings (created on first use).
+
+    The client closes itself when its loop shuts down through ``asyncio.run`` (or anything else that calls
+    ``loop.shutdown_asyncgens()``), so short-lived loops leave no open session and no entry behind.
+    """
     loop = asyncio.get_running_loop()
     key = config.key()
     with _CLIENTS_LOCK:
@@ -467,16 +472,50 @@ def get_client(config: JudgeConfig) -> JudgeClient:
         client = per_loop.get(key)
         if client is None:
             client = per_loop[key] = JudgeClient(config)
+            _close_at_loop_shutdown(loop, client)
     return client
 
 
+def _close_at_loop_shutdown(loop: asyncio.AbstractEventLoop, client: JudgeClient) -> None:
+    loop_ref = weakref.ref(loop)
+
+    async def lifetime():
+        try:
+            yield
+        finally:
+            await client.close()
+            _forget(loop_ref(), client)
+
+    client._lifetime = lifetime()
+
+    async def start() -> None:
+        try:
+            await client._lifetime.__anext__()  # first iteration registers it with the loop's asyncgen hooks
+        except StopAsyncIteration:  # closed by close_clients() before it started
+            pass
+
+    loop.create_task(start())
+
+
+def _forget(loop: asyncio.AbstractEventLoop | None, client: JudgeClient) -> None:
+    with _CLIENTS_LOCK:
+        per_loop = _CLIENTS.get(loop) if loop is not None else None
+        if per_loop is not None:
+            for key in [k for k, c in per_loop.items() if c is client]:
+                del per_loop[key]
+            if not per_loop:
+                _CLIENTS.pop(loop, None)
+
+
 async def close_clients() -> None:
-    """Close the sessions of the running loop's clients (tests, ``score`` and shutdown hooks)."""
+    """Close the sessions of the running loop's clients now (tests, ``score``, shutdown hooks)."""
     loop = asyncio.get_running_loop()
     with _CLIENTS_LOCK:
         clients = list(_CLIENTS.pop(loop, {}).values())
     for client in clients:
         await client.close()
+        if client._lifetime is not None:
+            await client._lifetime.aclose()
 
 
 class _BackgroundLoop:
