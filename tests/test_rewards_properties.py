@@ -217,3 +217,16 @@ def test_overflowing_numbers_are_not_numbers():
     assert compute_score("docmath", "The answer is 1e400", "1e401")["score"] == 0.0
     assert compute_score("docmath", "The answer is 5", math.inf)["score"] == 0.0
     assert compute_score("docmath", "The answer is 5", math.nan)["score"] == 0.0
+
+
+def test_math_verify_helper_that_cannot_start_is_not_retried_at_once():
+    from qwenlong_verl.rewards.symbolic import SymbolicEvaluator
+
+    evaluator = SymbolicEvaluator(startup_timeout_s=0.001)  # the helper cannot be ready this fast
+    try:
+        assert evaluator.value("\\sqrt{4}") is None
+        start = time.perf_counter()
+        assert evaluator.value("\\sqrt{9}") is None
+        assert time.perf_counter() - start < 0.05 and evaluator._proc is None  # no second helper started
+    finally:
+        evaluator.close()

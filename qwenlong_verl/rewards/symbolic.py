@@ -32,6 +32,9 @@ TIMEOUT_S = 2.0
 STARTUP_TIMEOUT_S = 60.0
 """Longest wait for the child to import math-verify (sympy) the first time."""
 
+RESTART_BACKOFF_S = 60.0
+"""After the helper failed to start, LaTeX answers count as not numbers for this long before a new try."""
+
 MAX_CHARS = 256
 """Longer expressions are not evaluated: no numeric answer needs more."""
 
@@ -73,6 +76,7 @@ class SymbolicEvaluator:
         self._proc: subprocess.Popen | None = None
         self._buffer = b""
         self._cache: OrderedDict[str, float | None] = OrderedDict()
+        self._no_start_until = 0.0  # after a failed start, do not try again for a while
         self.timeouts = 0
         """Evaluations that hit the timeout (the child was killed each time)."""
 
@@ -125,6 +129,9 @@ class SymbolicEvaluator:
 
     def _start(self) -> bool:
         self._kill()
+        if time.monotonic() < self._no_start_until:
+            return False
+        self._no_start_until = time.monotonic() + RESTART_BACKOFF_S  # cleared once the helper is up
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-c", _CHILD_PROGRAM],
@@ -142,6 +149,7 @@ class SymbolicEvaluator:
             logger.warning("the math-verify helper did not start; LaTeX answers count as not numbers")
             self._kill()
             return False
+        self._no_start_until = 0.0
         return True
 
     def _read_line(self, timeout_s: float) -> str | None:
