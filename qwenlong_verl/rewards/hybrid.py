@@ -49,8 +49,9 @@ def judge_config_for(kwargs: Mapping[str, Any]):
 
     ``None`` when no endpoint is configured (``judge_urls``, ``$QWENLONG_JUDGE_URLS``, or veRL's
     ``reward_router_address``) or ``judge_enable`` is false; then nothing of the judge (nor veRL) is imported.
-    Raises ``ValueError`` naming the key for an unknown keyword or a bad value: a typo in ``reward_kwargs``
-    must fail the first reward call, not silently turn the judge off.
+    Raises ``ValueError`` naming the key for an unknown keyword, and for a bad value when a judge is
+    configured: a typo in ``reward_kwargs`` must fail the first reward call, not silently turn the judge off.
+    (The ``qwenlong`` manager validates every judge value at start, judge configured or not.)
     """
     unknown = sorted(k for k in kwargs if k not in JUDGE_KWARG_NAMES and k not in PASSED_BY_VERL)
     if unknown:
