@@ -2,8 +2,9 @@
 
 veRL's ``PPOTrainerSync`` is composed with :class:`LongContextAlgoStages` exactly as the ``qwenlong``
 trainer mode does; batches are put into a local TransferQueue (Ray, CPU) the way veRL's agent loop puts
-them, padded by veRL's own ``upsample_batch_to_divisible_size``. The one thing a CPU test cannot have is the
-GPU actor worker group: :class:`CpuActorWorkerGroup` takes its place for ``update_actor`` (it records the
+them, padded by veRL's own ``upsample_batch_to_divisible_size``. Each stage test runs on a minimal composition
+(mixin + ``PPOTrainerSync``) and, where it matters, on the shipped ``QwenLongTrainer`` with every stage of
+the project. The one thing a CPU test cannot have is the GPU actor worker group: :class:`CpuActorWorkerGroup` takes its place for ``update_actor`` (it records the
 advantages it would train on, read from TransferQueue at call time) and for checkpoint save/load.
 """
 
@@ -64,14 +65,19 @@ class CpuActorWorkerGroup:
         self.loaded.append(local_path)
 
 
-def make_trainer(tmp_path, *overrides):
+def make_trainer(tmp_path, *overrides, real=False):
+    """veRL's sync trainer with our mixin; ``real=True``: the shipped ``QwenLongTrainer`` (all our stages)."""
     from torchdata.stateful_dataloader import StatefulDataLoader
     from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
     from qwenlong_verl.algos.trainer_stages import LongContextAlgoStages
 
-    class Trainer(LongContextAlgoStages, PPOTrainerSync):
-        pass
+    if real:
+        from qwenlong_verl.trainer import QwenLongTrainer as Trainer
+    else:
+
+        class Trainer(LongContextAlgoStages, PPOTrainerSync):
+            pass
 
     config = compose(
         "qwenlong_l1",
@@ -157,8 +163,11 @@ def test_labels_from_transfer_queue():
     tq.kv_clear(keys=batch.keys, partition_id="train")
 
 
-def test_compute_advantage_stage_task_norm(tmp_path):
-    trainer = make_trainer(tmp_path, "algorithm.adv_estimator=grpo_task_norm", "trainer.v1.trainer_mode=qwenlong")
+@pytest.mark.parametrize("real", [False, True], ids=["mixin", "QwenLongTrainer"])
+def test_compute_advantage_stage_task_norm(tmp_path, real):
+    trainer = make_trainer(
+        tmp_path, "algorithm.adv_estimator=grpo_task_norm", "trainer.v1.trainer_mode=qwenlong", real=real
+    )
     batch, expected = put_batch()
     metrics = {}
     trainer._compute_advantage(batch, metrics)  # veRL's stage, our labels
@@ -191,7 +200,8 @@ def test_compute_advantage_stage_leaves_other_estimators_to_veRL(tmp_path):
     tq.kv_clear(keys=batch.keys, partition_id="train")
 
 
-def test_update_actor_masks_in_transfer_queue_before_veRL_updates(tmp_path):
+@pytest.mark.parametrize("real", [False, True], ids=["mixin", "QwenLongTrainer"])
+def test_update_actor_masks_in_transfer_queue_before_veRL_updates(tmp_path, real):
     from qwenlong_verl.algos.entropy_mask import mask_negative_gradients
 
     trainer = make_trainer(
@@ -199,6 +209,7 @@ def test_update_actor_masks_in_transfer_queue_before_veRL_updates(tmp_path):
         "trainer.v1.trainer_mode=qwenlong",
         "qwenlong.algos.neg_clip_mode=token",
         "qwenlong.algos.neg_clip_token_entropy=1.2",
+        real=real,
     )
     batch, _ = put_batch()
     metrics = {}
@@ -247,8 +258,9 @@ def aepo_step(trainer, entropy_level, seed):
     return negatives_dropped, metrics
 
 
-def test_aepo_state_across_steps_and_checkpoint_resume(tmp_path):
-    trainer = make_trainer(tmp_path, "trainer.v1.trainer_mode=qwenlong", *AEPO)
+@pytest.mark.parametrize("real", [False, True], ids=["mixin", "QwenLongTrainer"])
+def test_aepo_state_across_steps_and_checkpoint_resume(tmp_path, real):
+    trainer = make_trainer(tmp_path, "trainer.v1.trainer_mode=qwenlong", *AEPO, real=real)
     # batch entropy ~ entropy_level (token entropies uniform in [0, 2*level])
     dropped, m = aepo_step(trainer, 1.0, seed=1)  # inside the band, starts off
     assert not dropped and m["qwenlong/aepo_active"] == 0.0
@@ -265,7 +277,7 @@ def test_aepo_state_across_steps_and_checkpoint_resume(tmp_path):
     state = json.loads((folder / "qwenlong_algos.json").read_text())
     assert state["aepo"]["active"] is True and state["aepo"]["switches"] == 1
 
-    resumed = make_trainer(tmp_path, "trainer.v1.trainer_mode=qwenlong", *AEPO)
+    resumed = make_trainer(tmp_path, "trainer.v1.trainer_mode=qwenlong", *AEPO, real=real)
     resumed._load_checkpoint()  # veRL finds global_step_3, we restore AEPO from it
     assert resumed.global_steps == 3 and resumed.actor_rollout_wg.loaded == [str(folder / "actor")]
     assert resumed.aepo.active is True
@@ -274,7 +286,7 @@ def test_aepo_state_across_steps_and_checkpoint_resume(tmp_path):
     dropped, m = aepo_step(resumed, 0.2, seed=5)  # below h_low: off
     assert not dropped and m["qwenlong/aepo_active"] == 0.0
 
-    fresh = make_trainer(tmp_path / "other", "trainer.v1.trainer_mode=qwenlong", *AEPO)
+    fresh = make_trainer(tmp_path / "other", "trainer.v1.trainer_mode=qwenlong", *AEPO, real=real)
     fresh._load_checkpoint()  # nothing to resume: starts off
     assert fresh.global_steps == 0 and fresh.aepo.active is False
 
