@@ -2,10 +2,11 @@
 
 veRL's ``PPOTrainerSync`` is composed with :class:`LongContextAlgoStages` exactly as the ``qwenlong``
 trainer mode does; batches are put into a local TransferQueue (Ray, CPU) the way veRL's agent loop puts
-them, padded by veRL's own ``upsample_batch_to_divisible_size``. Each stage test runs on a minimal composition
+them, padded by veRL's own ``upsample_batch_to_divisible_size``. Stage tests run on a minimal composition
 (mixin + ``PPOTrainerSync``) and, where it matters, on the shipped ``QwenLongTrainer`` with every stage of
-the project. The one thing a CPU test cannot have is the GPU actor worker group: :class:`CpuActorWorkerGroup` takes its place for ``update_actor`` (it records the
-advantages it would train on, read from TransferQueue at call time) and for checkpoint save/load.
+the project. The one thing a CPU test cannot have is the GPU actor worker group: :class:`CpuActorWorkerGroup`
+takes its place for ``update_actor`` (it records the advantages it would train on, read from TransferQueue
+at call time) and for checkpoint save/load.
 """
 
 from __future__ import annotations

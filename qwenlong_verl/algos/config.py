@@ -14,10 +14,12 @@ from typing import Any
 
 from verl.base_config import BaseConfig
 
+from qwenlong_verl.recipe import CURRICULUM_TRAINER_MODE
+
 TASK_NORM_ESTIMATOR = "grpo_task_norm"
 """Name of the task-specific advantage in veRL's ``ADV_ESTIMATOR_REGISTRY`` (``algorithm.adv_estimator``)."""
 
-TRAINER_MODE = "qwenlong"
+TRAINER_MODE = CURRICULUM_TRAINER_MODE
 """The v1 trainer mode (``trainer.v1.trainer_mode``) whose stages feed task labels and entropy masks."""
 
 STD_MODES = ("task", "group")
