@@ -89,7 +89,8 @@ def _run_plan(args) -> int:
     for plan in plans:
         ph = plan.phase
         length = f"{ph.total_training_steps} steps" if ph.total_training_steps else f"{ph.total_epochs} epochs"
-        missing = [f for f in ph.train_files if not Path(f).exists()]
+        files = [str(f) for f in plan.config.data.train_files]  # what veRL will read (recipe or built by train)
+        missing = [f for f in files if not Path(f).exists()]
         data = "[green]present[/]" if not missing else f"[yellow]{len(missing)} missing[/]"
         table.add_row(
             str(plan.index + 1),
@@ -97,7 +98,7 @@ def _run_plan(args) -> int:
             f"{ph.max_prompt_length:,}",
             f"{ph.max_response_length:,}",
             length,
-            ", ".join(ph.train_files),
+            ", ".join(files),
             data,
         )
     console().print(table)
@@ -617,6 +618,65 @@ def _run_score(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- train
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="run a recipe's phases in order, each one stock veRL run; rerun to resume after any interruption",
+    )
+    p.add_argument("recipe", help="recipe YAML file")
+    p.add_argument(
+        "--dry-run", action="store_true", help="build each phase's data and print its command; launch nothing"
+    )
+    p.add_argument(
+        "--from-phase",
+        type=int,
+        metavar="K",
+        help="start phase K (1-based) afresh: earlier phases must be done; outputs of K.. are moved aside",
+    )
+
+
+def _run_train(args) -> int:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from qwenlong_verl.orchestrate import TrainError, train
+    from qwenlong_verl.planning import PlanError
+    from qwenlong_verl.recipe import RecipeError, load_recipe
+
+    def echo(line: str) -> None:
+        style = "yellow" if line.startswith("warning:") else "cyan"
+        console().print(f"[{style}]{escape(line)}[/]", soft_wrap=True)
+
+    try:
+        recipe = load_recipe(args.recipe)
+        reports = train(recipe, dry_run=args.dry_run, from_phase=args.from_phase, echo=echo)
+    except (RecipeError, PlanError, TrainError) as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        return fail("interrupted; rerun the same command to resume", 130)
+    if not args.dry_run:
+        return 0
+    table = Table(title=f"recipe {recipe.name} (dry run): {recipe.description}".rstrip(": "))
+    for column in ("#", "phase", "status", "rows", "tasks", "train files", "model"):
+        table.add_column(column, overflow="fold")
+    for r in reports:
+        tasks = ", ".join(f"{t} {n}" for t, n in r.tasks.items())
+        rows = "" if r.rows is None else f"{r.rows:,}"
+        table.add_row(str(r.number), r.name, r.status, rows, tasks, ", ".join(r.train_files), r.model_path)
+    console().print(table)
+    for r in reports:
+        console().print(f"\n[bold]phase {r.number} ({r.name})[/] — data built, veRL config validated")
+        if r.carry:
+            console().print(r.carry, soft_wrap=True, markup=False)
+        console().print(r.command_line, soft_wrap=True, markup=False)
+        for note in r.notes:
+            console().print(f"  - {note}", soft_wrap=True, markup=False)
+    return 0
+
+
 # ----------------------------------------------------------------------------- entry point
 
 _COMMANDS: dict[str, tuple[Callable, Callable]] = {
@@ -628,6 +688,7 @@ _COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "eval": (_add_eval, _run_eval),
     "report": (_add_report, _run_report),
     "score": (_add_score, _run_score),
+    "train": (_add_train, _run_train),
 }
 
 

@@ -110,6 +110,36 @@ def test_qwenlong_l1_32b_is_the_paper_setting():
     assert recipe.model_path.endswith("/huggingface")  # the warm-up SFT hand-off
 
 
+def test_qwenlong_l1_32b_curriculum_carries_hard_examples():
+    recipe, configs = plans("qwenlong_l1_32b")
+    assert recipe.data is not None and recipe.data.tokenizer == recipe.model_path
+    assert recipe.phases[0].retrospective is None
+    retro = recipe.phases[1].retrospective
+    assert retro is not None and retro.weighting == "difficulty" and retro.drop_solved
+    # phase 1 writes the difficulty ledger phase 2 draws from: both run in the qwenlong trainer mode
+    assert [c.trainer.v1.trainer_mode for c in configs] == ["qwenlong", "qwenlong"]
+    assert [c.qwenlong.curriculum.phase_number for c in configs] == [1, 2]
+
+
+def test_qwenlong_l15_aepo_is_the_l15_setting():
+    recipe, configs = plans("qwenlong_l15_aepo")
+    assert windows(recipe) == [(20480, 12288), (61440, 20480), (122880, 51200)]
+    assert recipe.data is not None and recipe.data.tokenizer == recipe.model_path
+    for phase, cfg in zip(recipe.phases, configs, strict=True):
+        assert phase.task_balance and cfg.qwenlong.curriculum.task_balance
+        assert cfg.trainer.v1.trainer_mode == "qwenlong"
+        assert cfg.algorithm.adv_estimator == "grpo_task_norm" and cfg.qwenlong.algos.task_norm_std == "task"
+        algos = cfg.qwenlong.algos
+        assert algos.aepo_enable and 0 <= algos.aepo_h_low < algos.aepo_h_high
+        # an equal count of each of the three tasks per batch, mini-batches that tile it
+        assert cfg.data.train_batch_size % 3 == 0
+        assert cfg.data.train_batch_size % cfg.actor_rollout_ref.actor.ppo_mini_batch_size == 0
+        # the soft overlong penalty ramps inside each phase's output budget
+        buffer = cfg.reward.reward_kwargs.overlong_buffer_cfg
+        assert buffer.enable and 0 < buffer.len < cfg.reward.reward_kwargs.max_resp_len == phase.max_response_length
+        assert cfg.actor_rollout_ref.actor.fsdp_config.ulysses_sequence_parallel_size == 8
+
+
 def test_judge_pool_variant_serves_the_judge_on_its_own_pool():
     _, configs = plans("qwenlong_l1_32b_judge_pool")
     for cfg in configs:
