@@ -60,8 +60,10 @@ def check_sft_recipe(recipe: RecipeConfig) -> None:
 
 
 def checkpoint_dir(recipe: RecipeConfig, index: int = 0) -> Path:
-    """``trainer.default_local_dir`` of the SFT run (the same layout as an RL phase)."""
-    return Path(recipe.output_dir) / recipe.phases[index].name / "checkpoints"
+    """``trainer.default_local_dir`` of the SFT run, laid out as an RL phase: ``<output_dir>/<phase>/checkpoints``."""
+    from qwenlong_verl.curriculum import layout
+
+    return layout.checkpoint_dir(recipe, index)
 
 
 def handoff_model_path(recipe: RecipeConfig, last_step: int | str, index: int = 0) -> Path:
