@@ -29,7 +29,7 @@ test: install
 
 demo: install
 	$(VENV)/bin/qwenlong-verl doctor
-	$(VENV)/bin/qwenlong-verl plan recipes/smoke_1gpu.yaml
+	$(VENV)/bin/qwenlong-verl demo --out outputs/demo
 
 bench: install
 	$(PY) bench/run_all.py

@@ -677,6 +677,46 @@ def _run_train(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- demo
+
+
+def _add_demo(sub) -> None:
+    p = sub.add_parser("demo", help="the CPU path end to end: synth, prepare, retrospective, reward, plan, report")
+    p.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
+    p.add_argument("--n", type=int, default=60, help="synthetic questions (default 60)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--judge-url", action="append", default=[], help="LLM judge endpoint (default: rules only)")
+    p.add_argument("--judge-model", default=None, help="model name the judge endpoint serves")
+
+
+def _run_demo(args) -> int:
+    import os
+
+    from rich.table import Table
+
+    from qwenlong_verl.demo import run_demo
+
+    judge_urls = args.judge_url or [u for u in os.getenv("QWENLONG_JUDGE_URLS", "").split(",") if u.strip()]
+    judge = {"judge_urls": judge_urls} if judge_urls else None
+    if judge and args.judge_model:
+        judge["judge_model"] = args.judge_model
+    result = run_demo(args.out, n=args.n, seed=args.seed, judge_kwargs=judge, step=lambda m: console().print(f"• {m}"))
+    table = Table(title="hybrid reward on sample responses")
+    for column in ("response", "n", "mean reward", "expected", "agree"):
+        table.add_column(column)
+    for r in result.reward_table:
+        table.add_row(
+            r["kind"], str(r["n"]), f"{r['mean_score']:.2f}", f"{r['expected']:.0f}", f"{r['agree']}/{r['n']}"
+        )
+    console().print(table)
+    console().print(
+        f"phases: {' + '.join(map(str, result.phase_rows))} rows; {result.carried} hard phase-1 examples carried "
+        f"into phase 2; {result.planned_phases} phases planned and validated by veRL"
+    )
+    console().print(f"[bold green]report:[/] {result.report}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- entry point
 
 _COMMANDS: dict[str, tuple[Callable, Callable]] = {
@@ -689,6 +729,7 @@ _COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "report": (_add_report, _run_report),
     "score": (_add_score, _run_score),
     "train": (_add_train, _run_train),
+    "demo": (_add_demo, _run_demo),
 }
 
 
