@@ -60,7 +60,7 @@ def test_every_batch_holds_exactly_the_same_count_of_each_task(counts, per_task,
     # each task runs through all of its examples before repeating one: after any number of whole blocks, the
     # examples of a task have been drawn equally often, give or take one
     drawn = Counter(i for block in stream for i in block)
-    for t, c in enumerate(counts):
+    for t in range(len(counts)):
         times = [drawn[i] for i, lab in enumerate(labels) if lab == f"t{t}"]
         assert max(times) - min(times) <= 1 and sum(times) == 7 * per_task
 
