@@ -457,9 +457,22 @@ def plan_all(recipe: RecipeConfig, state: RunState) -> list[PhasePlan]:
     for i in range(len(recipe.phases)):
         model = recipe.model_path if i == 0 else _start_model(recipe, i, state)
         try:
-            plans.append(plan_phase(recipe, i, model_path=model))
+            plan = plan_phase(recipe, i, model_path=model)
         except PlanError as exc:
             raise TrainError(str(exc)) from None
+        trainer = plan.config.trainer
+        where = f"{recipe.source}: phase {i + 1} ({recipe.phases[i].name})"
+        if not trainer.save_freq or trainer.save_freq <= 0:
+            raise TrainError(
+                f"{where}: trainer.save_freq={trainer.save_freq}: `train` resumes from and hands over veRL "
+                "checkpoints, so set trainer.save_freq > 0 (e.g. 10)"
+            )
+        if recipe.kind == "rl" and plan.config.actor_rollout_ref.actor.checkpoint.get("async_save", False):
+            raise TrainError(
+                f"{where}: actor checkpoint.async_save=true makes veRL skip {TRACKER_FILE}, which resuming and the "
+                "hand-over read; turn it off"
+            )
+        plans.append(plan)
     return plans
 
 
@@ -544,97 +557,111 @@ def _run_phases(recipe, state, start, launcher, merger, echo, dry_run) -> list[P
 
 
 def _phase(recipe, i, plans, state, launcher, merger, echo, dry_run) -> PhaseReport:
-    phase = recipe.phases[i]
-    name = phase.name
-    plan = plans[i]
-    where = f"phase {i + 1} ({name})"
-    st = state.phase(name)
-    argv = launch_argv(recipe, plan, launcher)
+    """One phase through the state machine (a dry run stops after the data)."""
+    phase, plan = recipe.phases[i], plans[i]
+    where = f"phase {i + 1} ({phase.name})"
+    st = state.phase(phase.name)
     report = PhaseReport(
         number=i + 1,
-        name=name,
+        name=phase.name,
         status=st["status"],
         model_path=str(plan.config.actor_rollout_ref.model.path if recipe.kind == "rl" else recipe.model_path),
         train_files=list(layout.train_files(recipe, i)) if recipe.kind == "rl" else list(phase.train_files),
         val_files=list(layout.val_files(recipe, i)) if recipe.kind == "rl" else list(phase.val_files),
-        command=argv,
+        command=launch_argv(recipe, plan, launcher),
         notes=list(plan.notes),
+        rows=st.get("rows"),
+        carry=st.get("carry", ""),
     )
     if st["status"] == DONE:
-        if st.get("fingerprint") and st["fingerprint"] != _fingerprint(plan):
-            echo(f"warning: {where} is done but its recipe changed since; use --from-phase {i + 1} to redo it")
+        if st.get("fingerprint") not in (None, _fingerprint(plan)):
+            echo(f"warning: {where} is done but its settings changed since; use --from-phase {i + 1} to redo it")
         echo(f"{where}: done (final step {st.get('final_step')}); model {st.get('model_out')}")
-        report.rows, report.carry = st.get("rows"), st.get("carry", "")
         return report
-
     if recipe.kind == "rl" and st["status"] in (PENDING, DATA_READY):
-        built = build_phase_data(recipe, i, plans, echo)
-        report.rows, report.carry = built["rows"], built["carry"]
-        if built["carry"] and not dry_run:
-            echo(built["carry"])
         try:
-            report.tasks = check_phase_data(recipe, i, plan)
-        except FileNotFoundError as exc:
-            raise TrainError(f"{where}: {exc}") from None
-        if not dry_run:
-            state.update(
-                name,
-                status=DATA_READY,
-                rows=built["rows"],
-                carry=built["carry"],
-                train_files=report.train_files,
-                val_files=report.val_files,
-            )
-    else:
-        report.rows, report.carry = st.get("rows"), st.get("carry", "")
+            _phase_data(recipe, i, plans, state, report, echo, dry_run)
+        except TrainError as exc:
+            if not dry_run:
+                raise
+            report.notes.append(f"warning: {exc}")  # a dry run reports every phase's problems
+            echo(f"warning: {exc}")
     if dry_run:
         return report
-
-    checkpoints = Path(plan.config.trainer.default_local_dir)
-    if state.status(name) not in (TRAINED, DONE):
-        total = expected_steps(plan, report.rows)
-        done_step = last_checkpoint_step(checkpoints)
-        if done_step is not None and total is not None and done_step >= total:
-            echo(f"{where}: veRL already saved its final step {done_step}; not launching it again")
-        else:
-            if state.status(name) == TRAINING:
-                echo(f"{where}: resuming from veRL's last checkpoint (step {done_step or 0})")
-                if st.get("fingerprint") not in (None, _fingerprint(plan)):
-                    echo(f"warning: {where}: its settings changed since it started; continuing with the new ones")
-            launches = int(st.get("launches", 0)) + 1
-            state.update(
-                name, status=TRAINING, fingerprint=_fingerprint(plan), launches=launches, model_in=report.model_path
-            )
-            echo(f"{where}: launching veRL (attempt {launches})")
-            code = _run(argv, f"{where} training")
-            if code != 0:
-                raise TrainError(
-                    f"{where}: veRL exited with code {code}; fix the cause and rerun `qwenlong-verl train "
-                    f"{recipe.source}` to resume from its last checkpoint"
-                )
-        final = last_checkpoint_step(checkpoints)
-        if final is None:
-            raise TrainError(
-                f"{where}: veRL ended without a checkpoint in {checkpoints} ({TRACKER_FILE}); the next phase starts "
-                "from this phase's final checkpoint, so set trainer.save_freq > 0"
-            )
-        if total is not None and final < total:
-            raise TrainError(
-                f"{where}: veRL ended at step {final}, before the phase's last step {total}; rerun to resume"
-            )
-        state.update(name, status=TRAINED, final_step=final)
-
-    final = int(state.phase(name)["final_step"])
+    if state.status(phase.name) not in (TRAINED, DONE):
+        _train_phase(recipe, plan, state, report, where, echo)
+    final = int(state.phase(phase.name)["final_step"])
     if recipe.kind == "rl":
         target = layout.merged_model_dir(recipe, i)
-        _merge(plan, checkpoints / f"global_step_{final}" / "actor", target, merger, where, echo)
+        checkpoint = Path(plan.config.trainer.default_local_dir) / f"global_step_{final}" / "actor"
+        _merge(plan, checkpoint, target, merger, where, echo)
         model_out = str(target)
     else:
-        model_out = str(_output_model_path(recipe, i))
-    state.update(name, status=DONE, model_out=model_out)
+        try:
+            model_out = str(_output_model_path(recipe, i))
+        except FileNotFoundError as exc:
+            raise TrainError(f"{where}: {exc}") from None
+    state.update(phase.name, status=DONE, model_out=model_out)
     report.status = DONE
     echo(f"{where}: done at step {final}; model {model_out}")
     return report
+
+
+def _phase_data(recipe, i, plans, state, report: PhaseReport, echo: Echo, dry_run: bool) -> None:
+    """Build the phase's files and check them against its veRL config; record ``data_ready``."""
+    built = build_phase_data(recipe, i, plans, echo)
+    report.rows, report.carry = built["rows"], built["carry"]
+    if built["carry"] and not dry_run:
+        echo(built["carry"])
+    try:
+        report.tasks = check_phase_data(recipe, i, plans[i])
+    except FileNotFoundError as exc:
+        raise TrainError(f"phase {i + 1} ({recipe.phases[i].name}): {exc}") from None
+    if not dry_run:
+        state.update(
+            recipe.phases[i].name,
+            status=DATA_READY,
+            rows=built["rows"],
+            carry=built["carry"],
+            train_files=report.train_files,
+            val_files=report.val_files,
+        )
+
+
+def _train_phase(recipe, plan: PhasePlan, state: RunState, report: PhaseReport, where: str, echo: Echo) -> None:
+    """Launch veRL unless its final checkpoint is already there; then record ``trained`` at that step."""
+    name = plan.phase.name
+    st = state.phase(name)
+    checkpoints = Path(plan.config.trainer.default_local_dir)
+    total = expected_steps(plan, report.rows)
+    saved = last_checkpoint_step(checkpoints)
+    if saved is not None and total is not None and saved >= total:
+        echo(f"{where}: veRL already saved its final step {saved}; not launching it again")
+    else:
+        if st["status"] == TRAINING:
+            echo(f"{where}: resuming from veRL's last checkpoint (step {saved or 0})")
+            if st.get("fingerprint") not in (None, _fingerprint(plan)):
+                echo(f"warning: {where}: its settings changed since it started; continuing with the new ones")
+        launches = int(st.get("launches", 0)) + 1
+        state.update(
+            name, status=TRAINING, fingerprint=_fingerprint(plan), launches=launches, model_in=report.model_path
+        )
+        echo(f"{where}: launching veRL (attempt {launches})")
+        code = _run(report.command, f"{where} training")
+        if code != 0:
+            raise TrainError(
+                f"{where}: veRL exited with code {code}; fix the cause and rerun `qwenlong-verl train "
+                f"{recipe.source}` to resume from its last checkpoint"
+            )
+    final = last_checkpoint_step(checkpoints)
+    if final is None:
+        raise TrainError(
+            f"{where}: veRL ended without a checkpoint in {checkpoints} ({TRACKER_FILE}); the next phase starts from "
+            "this phase's final checkpoint, so set trainer.save_freq > 0"
+        )
+    if total is not None and final < total:
+        raise TrainError(f"{where}: veRL ended at step {final}, before the phase's last step {total}; rerun to resume")
+    state.update(name, status=TRAINED, final_step=final)
 
 
 def _merge(plan: PhasePlan, actor_dir: Path, target: Path, merger, where: str, echo: Echo) -> None:
