@@ -84,3 +84,124 @@ def test_load_recipe_errors(tmp_path):
     bad.write_text("name: [unclosed\n")
     with pytest.raises(RecipeError, match="not valid YAML"):
         load_recipe(bad)
+
+
+# ----------------------------------------------------------------------------- curriculum additions (docs/curriculum.md)
+
+CURRICULUM = {
+    "name": "c",
+    "model_path": "/models/tiny",
+    "output_dir": "runs/c",
+    "data": {"inputs": ["raw.jsonl"], "tokenizer": "builtin", "val_size": 8},
+    "phases": [
+        {
+            "name": "short",
+            "max_prompt_length": 1000,
+            "max_response_length": 500,
+            "total_training_steps": 2,
+            "task_balance": True,
+        },
+        {
+            "name": "long",
+            "max_prompt_length": 3000,
+            "max_response_length": 500,
+            "total_training_steps": 2,
+            "retrospective": {"ratio": 0.5, "weighting": "uniform", "drop_solved": False, "seed": 3},
+        },
+        {
+            "name": "longer",
+            "max_prompt_length": 6000,
+            "max_response_length": 500,
+            "total_training_steps": 2,
+            "retrospective": True,
+            "train_files": ["mine.parquet"],
+            "val_files": ["v.parquet"],
+        },
+    ],
+}
+
+
+def test_curriculum_keys_and_where_each_phase_reads_its_data():
+    from qwenlong_verl.curriculum import layout
+    from qwenlong_verl.recipe import RetrospectiveConfig
+
+    r = parse_recipe(copy.deepcopy(CURRICULUM), "c.yaml")
+    assert r.data.inputs == ["raw.jsonl"] and r.data.val_size == 8 and r.data.apply_chat_template_kwargs == {}
+    short, long, longer = r.phases
+    assert short.task_balance and short.retrospective is None and not long.task_balance
+    assert long.retrospective == RetrospectiveConfig(ratio=0.5, weighting="uniform", drop_solved=False, seed=3)
+    assert longer.retrospective == RetrospectiveConfig()  # `true`: the defaults (ratio 0.25, difficulty, ...)
+    # phase 1: its prepare bin minus the validation hold-out, built by `train`
+    assert layout.own_train_files(r, 0) == ["runs/c/data/phase1.parquet"]
+    assert layout.train_files(r, 0) == ["runs/c/short/data/train.parquet"]
+    assert layout.val_files(r, 0) == ["runs/c/short/data/val.parquet"]
+    assert layout.train_files(r, 1) == ["runs/c/long/data/train.parquet"]
+    # explicit files win over the data section; a retrospective phase still gets its own built file
+    assert layout.own_train_files(r, 2) == ["mine.parquet"] and layout.val_files(r, 2) == ["v.parquet"]
+    assert layout.train_files(r, 2) == ["runs/c/longer/data/train.parquet"]
+    assert str(layout.checkpoint_dir(r, 1)) == "runs/c/long/checkpoints"
+    assert str(layout.merged_model_dir(r, 1)) == "runs/c/long/actor_hf"
+    assert layout.curriculum_overrides(r, 1) == {
+        "trainer.v1.trainer_mode": "qwenlong",
+        "qwenlong.curriculum.phase": "long",
+        "qwenlong.curriculum.phase_number": 2,
+        "qwenlong.curriculum.task_balance": False,
+    }
+
+
+def test_explicit_files_without_a_data_section_are_used_as_they_are():
+    from qwenlong_verl.curriculum import layout
+
+    r = parse_recipe(copy.deepcopy(BASE), "x.yaml")
+    assert layout.train_files(r, 1) == ["b.parquet"] and layout.val_files(r, 1) == ["b.parquet"]
+
+
+def curriculum(**changes):
+    data = copy.deepcopy(CURRICULUM)
+    for path, value in changes.items():
+        node = data
+        keys = path.split("__")
+        for k in keys[:-1]:
+            node = node[int(k)] if k.isdigit() else node[k]
+        if value is DELETE:
+            del node[keys[-1]]
+        else:
+            node[keys[-1]] = value
+    return data
+
+
+DELETE = object()
+
+
+@pytest.mark.parametrize(
+    "changes, fragment",
+    [
+        ({"phases__0__retrospective": {"ratio": 0.5}}, "phases[0] (short): retrospective needs earlier phases"),
+        ({"phases__1__retrospective": {"ratio": 0}}, "retrospective.ratio must be in (0, 10], got 0.0"),
+        ({"phases__1__retrospective": {"ratio": "a lot"}}, "phases[1].retrospective.ratio must be a number"),
+        ({"phases__1__retrospective": {"weighting": "hardness"}}, "weighting must be one of difficulty, uniform"),
+        ({"phases__1__retrospective": {"ratoi": 0.2}}, "phases[1].retrospective.ratoi (did you mean 'ratio'?)"),
+        ({"phases__1__retrospective": "yes"}, "phases[1].retrospective must be a mapping"),
+        ({"phases__0__task_balance": "yes"}, "phases[0].task_balance must be true or false"),
+        ({"data__inputs": []}, "data.inputs is empty"),
+        ({"data__inptus": ["x"]}, "data.inptus (did you mean 'inputs'?)"),
+        ({"data__val_size": -1}, "data.val_size must be >= 0"),
+        ({"phases__1__max_prompt_length": 1000}, "with a data: section the phases' max_prompt_length must strictly"),
+        ({"data": DELETE}, "phases[0] (short): no train_files; list the phase's parquet files or add a recipe-level"),
+        (
+            {"overrides": {"trainer.v1.trainer_mode": "sync"}},
+            "overrides sets trainer.v1.trainer_mode=sync, but phase short needs the qwenlong mode",
+        ),
+    ],
+)
+def test_bad_curriculum_settings_name_the_key(changes, fragment):
+    with pytest.raises(RecipeError) as err:
+        parse_recipe(curriculum(**changes), "c.yaml")
+    assert fragment in str(err.value)
+    assert str(err.value).startswith("c.yaml")
+
+
+def test_plain_sync_mode_stays_possible_without_curriculum_features():
+    data = copy.deepcopy(BASE)
+    data["overrides"] = {"trainer.v1.trainer_mode": "sync"}
+    assert parse_recipe(data, "x.yaml").overrides["trainer.v1.trainer_mode"] == "sync"
