@@ -93,6 +93,9 @@ class RunState:
             raise TrainError(
                 f"{path} has state version {data.get('version')!r}, this qwenlong-verl writes {STATE_VERSION}"
             )
+        bad = {n: p.get("status") for n, p in data.get("phases", {}).items() if p.get("status") not in STATUSES}
+        if bad:
+            raise TrainError(f"{path}: unknown phase status {bad}; statuses are {', '.join(STATUSES)}")
         return cls(path, data)
 
     def phase(self, name: str) -> dict[str, Any]:
@@ -351,7 +354,7 @@ def phase_ledger_path(plan: PhasePlan) -> Path:
     return Path(cfg.resolved_ledger_path(str(plan.config.trainer.default_local_dir)))
 
 
-def build_phase_data(recipe: RecipeConfig, index: int, plans: Sequence[PhasePlan], echo: Echo) -> dict[str, Any]:
+def build_phase_data(recipe: RecipeConfig, index: int, plans: Sequence[PhasePlan]) -> dict[str, Any]:
     """Write the phase's files (carry-over, hold-out) when it needs its own; returns what the state records."""
     from qwenlong_verl.curriculum import retrospective as retro
     from qwenlong_verl.curriculum.ledger import DifficultyLedger
@@ -410,12 +413,16 @@ def _row_count(files: Sequence[str]) -> int:
 
 def check_phase_data(recipe: RecipeConfig, index: int, plan: PhasePlan) -> dict[str, int]:
     """What veRL would only find out on the cluster: a batch's worth of rows, divisible task balance; task counts."""
-    from qwenlong_verl.curriculum.retrospective import read_rows
+    import pyarrow.parquet as pq
+
     from qwenlong_verl.tasks import task_of
 
     phase = recipe.phases[index]
     files = layout.train_files(recipe, index)
-    rows = read_rows(files)
+    rows = []
+    for f in files:  # only the label columns: a long-context file is mostly prompt text
+        columns = [c for c in ("data_source", "extra_info") if c in pq.read_schema(f).names]
+        rows.extend(pq.read_table(f, columns=columns).to_pylist())
     tasks = [
         task_of(r.get("data_source"), r.get("extra_info") if isinstance(r.get("extra_info"), dict) else None)
         for r in rows
@@ -480,7 +487,7 @@ def _start_model(recipe: RecipeConfig, index: int, state: RunState) -> str:
     if index == 0:
         return recipe.model_path
     previous = recipe.phases[index - 1].name
-    return state.phase(previous).get("model_out") or str(_output_model_path(recipe, index - 1))
+    return state.data["phases"].get(previous, {}).get("model_out") or str(_output_model_path(recipe, index - 1))
 
 
 def _output_model_path(recipe: RecipeConfig, index: int) -> Path:
@@ -609,7 +616,7 @@ def _phase(recipe, i, plans, state, launcher, merger, echo, dry_run) -> PhaseRep
 
 def _phase_data(recipe, i, plans, state, report: PhaseReport, echo: Echo, dry_run: bool) -> None:
     """Build the phase's files and check them against its veRL config; record ``data_ready``."""
-    built = build_phase_data(recipe, i, plans, echo)
+    built = build_phase_data(recipe, i, plans)
     report.rows, report.carry = built["rows"], built["carry"]
     if built["carry"] and not dry_run:
         echo(built["carry"])
