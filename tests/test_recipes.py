@@ -6,6 +6,7 @@ import functools
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 from conftest import RECIPES, ROOT
@@ -64,6 +65,25 @@ def test_launcher_runs_from_any_directory(tmp_path):
     assert out.returncode == 0, out.stderr
     seen = json.loads(record.read_text())
     assert seen == {"cwd": str(ROOT), "argv": ["train", "recipes/smoke_1gpu.yaml", "--extra", "a b"]}
+
+
+@pytest.mark.parametrize(
+    "name, launched", [("smoke_1gpu", "-m verl.trainer.main_ppo"), ("sft_warmup", "-m verl.trainer.sft_trainer")]
+)
+def test_launcher_dry_run_through_the_real_train_command(tmp_path, name, launched):
+    """`recipes/<name>.sh --dry-run` = `qwenlong-verl train --dry-run`: every phase planned, nothing launched."""
+    out = subprocess.run(
+        [str(ROOT / "recipes" / f"{name}.sh"), "--dry-run"],
+        cwd=tmp_path,
+        env={**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}", "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    recipe = load_recipe(ROOT / "recipes" / f"{name}.yaml")
+    assert out.stdout.count(launched) == len(recipe.phases)
+    assert not (ROOT / recipe.output_dir / "train_state.json").exists()
 
 
 # ----------------------------------------------------------------------------- what each recipe promises
