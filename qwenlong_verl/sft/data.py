@@ -147,9 +147,9 @@ def check_template_keeps_trace(tokenizer, apply_chat_template_kwargs: Mapping[st
         raise SftDataError(
             "the tokenizer's chat template drops the <think> reasoning from an assistant turn rendered on its own "
             "(as veRL's SFT dataset renders it; DeepSeek-R1 and Qwen3 templates do this), so training would never "
-            "see the traces. Use a chat template that keeps the assistant content verbatim: set "
-            "model.custom_chat_template in the SFT recipe and tokenizer.chat_template for this command, or convert "
-            "without traces"
+            "see the traces. Use a chat template that keeps the assistant content verbatim (sft-data --chat-template "
+            "FILE, and the same text as model.custom_chat_template in the SFT recipe), or convert without traces "
+            "(sft-data --no-traces)"
         )
 
 
