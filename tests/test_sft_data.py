@@ -132,7 +132,8 @@ def test_bad_rows_are_named_and_dropped_or_fatal(tmp_path):
     stats = convert([str(src)], str(tmp_path / "o.parquet"))
     assert stats.rows_written == 1 and stats.rows_read == 7
     messages = [str(p) for p in stats.problems]
-    assert messages[0] == f"{src} row 2: field 'question': empty"
+    # the schema's own messages (they may grow hints) are checked by their start; ours exactly
+    assert messages[0].startswith(f"{src} row 2: field 'question': empty")
     assert messages[1].startswith(f"{src} row 3: field 'answer': missing")
     assert messages[2].startswith(f"{src} row 4: field 'answer': 'zebra' is neither an option letter")
     assert (
