@@ -233,14 +233,16 @@ def check_model(config, traces: bool | None = None) -> list[str]:
             model = omega_conf_to_dataclass(config.model)
     except Exception as exc:
         raise _fail(f"model: {_explain_validation_error(exc).split(': ', 1)[1]}") from None
-    if not getattr(model.tokenizer, "chat_template", None):
+    # what veRL's MultiTurnSFTDataset renders with (and what custom_chat_template was applied to)
+    renderer = model.processor if model.processor is not None else model.tokenizer
+    if not getattr(renderer, "chat_template", None):
         raise _fail(f"model.path {path}: the tokenizer has no chat template; veRL's SFT dataset applies one")
     notes = []
     if traces is not False:
         from qwenlong_verl.sft.data import SftDataError, check_template_keeps_trace
 
         try:
-            check_template_keeps_trace(model.tokenizer, config.data.get("apply_chat_template_kwargs"))
+            check_template_keeps_trace(renderer, config.data.get("apply_chat_template_kwargs"))
         except SftDataError as exc:
             if traces:
                 raise _fail(f"model.path {path}: the training data has reasoning traces, but {exc}") from None
