@@ -363,7 +363,7 @@ def build_phase_data(recipe: RecipeConfig, index: int, plans: Sequence[PhasePlan
     own_files = layout.own_train_files(recipe, index)
     missing = [f for f in own_files if not Path(f).is_file()]
     if missing:
-        raise TrainError(f"phase {phase.name}: training file(s) not found: {', '.join(missing)}")
+        raise TrainError(f"phase {index + 1} ({phase.name}): training file(s) not found: {', '.join(missing)}")
     result: dict[str, Any] = {"carry": ""}
     if not layout.builds_phase_data(recipe, index):
         result["rows"] = _row_count(own_files)
@@ -374,7 +374,7 @@ def build_phase_data(recipe: RecipeConfig, index: int, plans: Sequence[PhasePlan
         try:
             rows, val_rows = retro.split_validation(rows, recipe.data.val_size, recipe.data.seed + index)
         except ValueError as exc:
-            raise TrainError(f"phase {phase.name}: {exc}") from None
+            raise TrainError(f"phase {index + 1} ({phase.name}): {exc}") from None
     out_dir = layout.phase_data_dir(recipe, index)
     if phase.retrospective is not None:
         earlier = []
@@ -385,7 +385,7 @@ def build_phase_data(recipe: RecipeConfig, index: int, plans: Sequence[PhasePlan
         try:
             carried, report = retro.carry_over(rows, earlier, phase.retrospective, phase.name, index + 1)
         except (ValueError, FileNotFoundError) as exc:
-            raise TrainError(f"phase {phase.name}: retrospective: {exc}") from None
+            raise TrainError(f"phase {index + 1} ({phase.name}): retrospective: {exc}") from None
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / layout.REPORT_FILE).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
         result["carry"] = (
@@ -411,8 +411,9 @@ def _row_count(files: Sequence[str]) -> int:
     return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
 
 
-def check_phase_data(recipe: RecipeConfig, index: int, plan: PhasePlan) -> dict[str, int]:
-    """What veRL would only find out on the cluster: a batch's worth of rows, divisible task balance; task counts."""
+def check_phase_data(recipe: RecipeConfig, index: int, plan: PhasePlan) -> tuple[dict[str, int], list[str]]:
+    """Task counts of the phase's training files, and what veRL would only find out on the cluster: too few rows
+    for one batch, a batch the tasks do not divide, lengths counted with other chat-template arguments."""
     import pyarrow.parquet as pq
 
     from qwenlong_verl.tasks import task_of
@@ -428,19 +429,20 @@ def check_phase_data(recipe: RecipeConfig, index: int, plan: PhasePlan) -> dict[
         for r in rows
     ]
     counts = {t: tasks.count(t) for t in sorted(set(tasks))}
+    problems = []
     batch = int(plan.config.data.train_batch_size)
     if len(rows) < batch:
-        raise TrainError(
-            f"phase {phase.name}: {len(rows)} training rows in {', '.join(files)} make no batch of "
+        problems.append(
+            f"phase {index + 1} ({phase.name}): {len(rows)} training rows in {', '.join(files)} make no batch of "
             f"data.train_batch_size={batch}; add data or lower the batch size"
         )
-    if plan.config.qwenlong.curriculum.task_balance:
+    if plan.config.qwenlong.curriculum.task_balance and rows:
         from qwenlong_verl.curriculum.task_balance import TaskBalancedSampler
 
         try:
             TaskBalancedSampler(tasks, batch)
         except ValueError as exc:
-            raise TrainError(f"phase {phase.name}: {exc}") from None
+            problems.append(f"phase {index + 1} ({phase.name}): {exc}")
     if recipe.data is not None:
         wanted = dict(recipe.data.apply_chat_template_kwargs)
         have = plan.config.data.get("apply_chat_template_kwargs") or {}
@@ -448,11 +450,11 @@ def check_phase_data(recipe: RecipeConfig, index: int, plan: PhasePlan) -> dict[
 
         have = OmegaConf.to_container(have) if not isinstance(have, dict) else have
         if wanted != dict(have):
-            raise TrainError(
-                f"phase {phase.name}: data.apply_chat_template_kwargs of the recipe's data: section ({wanted}) and of "
+            problems.append(
+                f"phase {index + 1} ({phase.name}): data.apply_chat_template_kwargs of the recipe's data: section ({wanted}) and of "
                 f"the veRL config ({have}) differ, so prepare counted other lengths than veRL sees; make them equal"
             )
-    return counts
+    return counts, problems
 
 
 # ----------------------------------------------------------------------------- the run
@@ -591,8 +593,7 @@ def _phase(recipe, i, plans, state, launcher, merger, echo, dry_run) -> PhaseRep
         except TrainError as exc:
             if not dry_run:
                 raise
-            report.notes.append(f"warning: {exc}")  # a dry run reports every phase's problems
-            echo(f"warning: {exc}")
+            report.notes.append(f"warning: {exc}")  # a dry run reports every phase's problems and goes on
     if dry_run:
         return report
     if state.status(phase.name) not in (TRAINED, DONE):
@@ -621,9 +622,11 @@ def _phase_data(recipe, i, plans, state, report: PhaseReport, echo: Echo, dry_ru
     if built["carry"] and not dry_run:
         echo(built["carry"])
     try:
-        report.tasks = check_phase_data(recipe, i, plans[i])
+        report.tasks, problems = check_phase_data(recipe, i, plans[i])
     except FileNotFoundError as exc:
         raise TrainError(f"phase {i + 1} ({recipe.phases[i].name}): {exc}") from None
+    if problems:
+        raise TrainError("; ".join(problems))
     if not dry_run:
         state.update(
             recipe.phases[i].name,
