@@ -668,7 +668,8 @@ def _run_train(args) -> int:
         table.add_row(str(r.number), r.name, r.status, rows, tasks, ", ".join(r.train_files), r.model_path)
     console().print(table)
     for r in reports:
-        console().print(f"\n[bold]phase {r.number} ({r.name})[/] — data built, veRL config validated")
+        built = "data built, " if r.rows is not None else ""
+        console().print(f"\n[bold]phase {r.number} ({r.name})[/] — {built}veRL config validated")
         if r.carry:
             console().print(r.carry, soft_wrap=True, markup=False)
         console().print(r.command_line, soft_wrap=True, markup=False)
