@@ -354,8 +354,13 @@ def phase_ledger_path(plan: PhasePlan) -> Path:
     return Path(cfg.resolved_ledger_path(str(plan.config.trainer.default_local_dir)))
 
 
-def build_phase_data(recipe: RecipeConfig, index: int, plans: Sequence[PhasePlan]) -> dict[str, Any]:
-    """Write the phase's files (carry-over, hold-out) when it needs its own; returns what the state records."""
+def build_phase_data(
+    recipe: RecipeConfig, index: int, plans: Sequence[PhasePlan], earlier_trained: bool = True
+) -> dict[str, Any]:
+    """Write the phase's files (carry-over, hold-out) when it needs its own; returns what the state records.
+
+    ``earlier_trained``: whether the earlier phases have run (false in a dry run of a fresh recipe, where their
+    ledgers cannot exist yet and the carry-over is only announced)."""
     from qwenlong_verl.curriculum import retrospective as retro
     from qwenlong_verl.curriculum.ledger import DifficultyLedger
 
@@ -388,14 +393,18 @@ def build_phase_data(recipe: RecipeConfig, index: int, plans: Sequence[PhasePlan
             raise TrainError(f"phase {index + 1} ({phase.name}): retrospective: {exc}") from None
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / layout.REPORT_FILE).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-        result["carry"] = (
-            report.summary()
-            if ledgers_there
-            else (
+        if ledgers_there:
+            result["carry"] = report.summary()
+        elif earlier_trained:
+            result["carry"] = (
+                f"warning: {phase.name}: the earlier phases left no ledger records (qwenlong.curriculum.ledger "
+                "off?), so nothing is carried over"
+            )
+        else:
+            result["carry"] = (
                 f"{phase.name}: no ledger of an earlier phase yet; the carry-over is drawn when "
                 f"{recipe.phases[index - 1].name} has trained"
             )
-        )
         result["carried"] = report.carried
         rows = [*rows, *carried]
     retro.write_rows(rows, out_dir / layout.TRAIN_FILE, like=own_files)
@@ -617,7 +626,8 @@ def _phase(recipe, i, plans, state, launcher, merger, echo, dry_run) -> PhaseRep
 
 def _phase_data(recipe, i, plans, state, report: PhaseReport, echo: Echo, dry_run: bool) -> None:
     """Build the phase's files and check them against its veRL config; record ``data_ready``."""
-    built = build_phase_data(recipe, i, plans)
+    earlier_trained = all(state.status(p.name) == DONE for p in recipe.phases[:i])
+    built = build_phase_data(recipe, i, plans, earlier_trained)
     report.rows, report.carry = built["rows"], built["carry"]
     if built["carry"] and not dry_run:
         echo(built["carry"])
