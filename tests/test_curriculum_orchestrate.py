@@ -297,3 +297,44 @@ def test_dry_run_of_the_paper_recipe_on_synthetic_data(tmp_path):
     assert "the carry-over is drawn when phase1 has trained" in text
     assert "make no batch of data.train_batch_size=128" in " ".join(text.split())  # 24 examples: reported, not fatal
     assert not (out / "train_state.json").exists() and not (out / ".train.lock").exists()
+
+
+def test_state_file_written_by_hand_is_refused_with_the_reason(tmp_path):
+    path = tmp_path / "train_state.json"
+    path.write_text("{not json")
+    with pytest.raises(TrainError, match="is not valid JSON .* edited by hand"):
+        RunState.load(path)
+    path.write_text(json.dumps({"version": 1, "phases": {"p1": {"status": "finished"}}}))
+    with pytest.raises(TrainError, match=r"unknown phase status \{'p1': 'finished'\}"):
+        RunState.load(path)
+    state = RunState(path)
+    state.update("p1", status="training", launches=1)
+    assert RunState.load(path).phase("p1") == {"status": "training", "launches": 1}
+    assert not path.with_name("train_state.json.tmp").exists()
+
+
+def test_changed_source_data_is_prepared_again_only_before_training_started(workspace, tmp_path):
+    from qwenlong_verl.orchestrate import ensure_prepared
+
+    root, _ = workspace
+    raw = tmp_path / "raw.jsonl"
+    raw.write_text((root / "raw.jsonl").read_text())
+    path = write_recipe(tmp_path, workspace, "data")
+    spec = yaml.safe_load(path.read_text())
+    spec["data"]["inputs"] = [str(raw)]
+    path.write_text(yaml.safe_dump(spec))
+    recipe = load_recipe(path)
+    state = RunState(tmp_path / "state.json")
+    lines = []
+    ensure_prepared(recipe, state, lines.append, persist=True)
+    assert lines[0].startswith("prepare:") and state.data["prepared"]["rows"] == 60
+    ensure_prepared(recipe, state, lines.append, persist=True)
+    assert len(lines) == 2  # unchanged: not prepared again
+    raw.write_text("\n".join(raw.read_text().splitlines()[:50]) + "\n")
+    ensure_prepared(recipe, state, lines.append, persist=True)  # no phase started: prepared again
+    assert state.data["prepared"]["rows"] == 50 and len(lines) == 4
+    raw.write_text("\n".join(raw.read_text().splitlines()[:40]) + "\n")
+    state.update("p1", status="training")
+    ensure_prepared(recipe, state, lines.append, persist=True)
+    assert lines[-1].startswith("warning: data: changed since phase(s) p1 started")
+    assert state.data["prepared"]["rows"] == 50
