@@ -212,6 +212,75 @@ def test_ledger_records_from_a_batch_shaped_as_veRLs(stack, tmp_path, transfer_q
     tq.kv_clear(keys=batch.keys, partition_id="train")
 
 
+def test_reward_manager_infos_become_step_metrics(stack, tmp_path, transfer_queue):
+    """veRL's v1 trainer logs no training reward extra info; the mode adds the manager's as ``qwenlong_reward/*``."""
+    from verl.trainer.ppo.v1 import get_trainer_cls
+
+    trainer = get_trainer_cls("qwenlong")(make_config(stack, tmp_path))
+    trainer.global_steps = 3
+    batch, _ = _put_groups([("hotpotqa", {"index": 1, "task": "qa"}, [1.0, 0.0, 1.0, 0.0], [1, 0, 1, 0])], step=3)
+    infos = [  # as the qwenlong manager writes them: judge rescued rollout 2, rollout 1 is overlong, 3 has no answer
+        {
+            "acc": 1,
+            "rule": 1.0,
+            "judge": -1.0,
+            "judge_used": False,
+            "judge_latency_s": 0.0,
+            "judge_error": "",
+            "overlong": False,
+            "format_ok": True,
+        },
+        {
+            "acc": 0,
+            "rule": 0.0,
+            "judge": 0.0,
+            "judge_used": True,
+            "judge_latency_s": 0.2,
+            "judge_error": "",
+            "overlong": True,
+            "format_ok": True,
+        },
+        {
+            "acc": 1,
+            "rule": 0.0,
+            "judge": 1.0,
+            "judge_used": True,
+            "judge_latency_s": 0.4,
+            "judge_error": "",
+            "overlong": False,
+            "format_ok": True,
+        },
+        {
+            "acc": 0,
+            "rule": 0.0,
+            "judge": -1.0,
+            "judge_used": False,
+            "judge_latency_s": 0.0,
+            "judge_error": "",
+            "overlong": False,
+            "format_ok": False,
+        },
+    ]
+    data = tq.kv_batch_get(keys=batch.keys, partition_id="train", select_fields=["extra_fields"])
+    fields = [dict(getattr(f, "data", f)) for f in data["extra_fields"]]
+    for f, info in zip(fields, infos, strict=True):
+        f["reward_extra_info"] = info
+    from verl.utils.tensordict_utils import list_of_dict_to_tensordict
+
+    tq.kv_batch_put(
+        keys=batch.keys, partition_id="train", fields=list_of_dict_to_tensordict([{"extra_fields": f} for f in fields])
+    )
+    metrics: dict = {}
+    trainer._batch_records(batch, trained=True, metrics=metrics)
+    tq.kv_clear(keys=batch.keys, partition_id="train")
+    assert metrics["qwenlong_reward/acc"] == 0.5 and metrics["qwenlong_reward/rule_acc"] == 0.25
+    assert metrics["qwenlong_reward/judge_calls"] == 2 and metrics["qwenlong_reward/judge_rate"] == 0.5
+    assert metrics["qwenlong_reward/judge_flips"] == 1
+    assert metrics["qwenlong_reward/judge_latency_mean_s"] == pytest.approx(0.3)
+    assert metrics["qwenlong_reward/overlong_rate"] == 0.25
+    assert metrics["qwenlong_reward/format_violation_rate"] == 0.25
+
+
 def test_groups_dapo_discards_reach_the_ledger_before_veRL_clears_them(stack, tmp_path, transfer_queue):
     from verl.trainer.ppo.v1 import get_trainer_cls
 
@@ -319,6 +388,7 @@ def test_step_adds_curriculum_metrics_to_veRLs_dict(stack, tmp_path, transfer_qu
     assert metrics["qwenlong/retro_share"] == pytest.approx(len(carried) / BATCH)
     assert metrics["qwenlong/dropped_groups"] == sum(not r.trained for r in records) > 0
     assert {"qwenlong/reward/qa", "qwenlong/zero_var_group_share", "qwenlong/task_share/qa"} <= set(metrics)
+    assert 0.0 <= metrics["qwenlong_reward/acc"] <= 1.0  # the reward's own infos reach veRL's dict too
 
     off = build_trainer(make_config(stack, tmp_path / "off", "qwenlong.curriculum.ledger=false"))
     off.global_steps, off.curr_step_profile = 1, False

@@ -11,7 +11,8 @@ stage                       what the mixin adds
 ``_init_dataloader``        with ``task_balance``: the same ``StatefulDataLoader`` over a
                             :class:`~qwenlong_verl.curriculum.task_balance.TaskBalancedSampler`
 ``step``                    after veRL's step: one ledger record per prompt (trained and discarded
-                            groups), appended before the step's checkpoint; metrics into veRL's dict
+                            groups), appended before the step's checkpoint; curriculum metrics and the
+                            reward manager's ``qwenlong_reward/*`` metrics into veRL's dict
 ``_load_checkpoint``        after veRL restored ``global_steps``: the ledger is cut back to that step
 ==========================  ===================================================================
 
@@ -37,6 +38,7 @@ from verl.utils.debug import marked_timer
 from qwenlong_verl.algos.sample_labels import LABEL_FIELDS, sample_labels
 from qwenlong_verl.curriculum.config import CurriculumConfig
 from qwenlong_verl.curriculum.ledger import DifficultyLedger, LedgerRecord, group_records, step_metrics
+from qwenlong_verl.rewards.metrics import reward_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +125,7 @@ class CurriculumStages:
         dropped.clear()
         batch = super().step(metrics, timing_raw)
         with marked_timer("qwenlong_ledger", timing_raw):
-            records = [*dropped, *self._batch_records(batch, trained=True)]
+            records = [*dropped, *self._batch_records(batch, trained=True, metrics=metrics)]
             dropped.clear()
             if self.ledger is not None:
                 self.ledger.append(records)
@@ -148,8 +150,9 @@ class CurriculumStages:
     def _observe_discarded_groups(self, meta: KVBatchMeta) -> None:
         self._dropped_records().extend(self._batch_records(meta, trained=False))
 
-    def _batch_records(self, batch: KVBatchMeta, trained: bool) -> list[LedgerRecord]:
-        """One record per prompt group of a TransferQueue batch (veRL's padding rows left out)."""
+    def _batch_records(self, batch: KVBatchMeta, trained: bool, metrics: dict | None = None) -> list[LedgerRecord]:
+        """One record per prompt group of a TransferQueue batch (veRL's padding rows left out); with ``metrics``,
+        also the reward manager's step metrics of the batch (veRL's v1 trainer logs no reward extra info)."""
         data = tq.kv_batch_get(
             keys=batch.keys, partition_id=batch.partition_id, select_fields=[*LABEL_FIELDS, *SCORE_FIELDS]
         )
@@ -173,6 +176,8 @@ class CurriculumStages:
             ]
         )
         keep = ~labels.is_padding
+        if metrics is not None:
+            metrics.update(reward_metrics(_reward_columns([f for f, k in zip(extra_fields, keep, strict=True) if k])))
         row_phase = [info.get("phase") if isinstance(info, dict) else None for info in extra_info]
         return group_records(
             phase=cfg.phase,
@@ -190,11 +195,22 @@ class CurriculumStages:
         )
 
 
-def _pass_value(extra_fields: Any, key: str, reward: float) -> float:
-    """``reward_extra_info[key]`` of one rollout when the reward wrote it, else its sequence reward."""
+def _reward_info(extra_fields: Any) -> dict:
     fields = getattr(extra_fields, "data", extra_fields)
     info = fields.get("reward_extra_info") if isinstance(fields, dict) else None
-    value = info.get(key) if isinstance(info, dict) and key else None
+    return info if isinstance(info, dict) else {}
+
+
+def _reward_columns(extra_fields: list[Any]) -> dict[str, list[Any]]:
+    """``reward_extra_info`` of each rollout as columns (a key some rollouts lack is left out)."""
+    infos = [_reward_info(f) for f in extra_fields]
+    keys = set.intersection(*(set(i) for i in infos)) if infos else set()
+    return {key: [i[key] for i in infos] for key in sorted(keys)}
+
+
+def _pass_value(extra_fields: Any, key: str, reward: float) -> float:
+    """``reward_extra_info[key]`` of one rollout when the reward wrote it, else its sequence reward."""
+    value = _reward_info(extra_fields).get(key) if key else None
     return float(reward) if value is None else float(value)
 
 
