@@ -197,6 +197,49 @@ def check_batch_shapes(config) -> None:
             )
 
 
+def check_sequence_budget(config) -> None:
+    """With dynamic batch sizes veRL asserts at run time that one whole sequence fits a micro-batch's token
+    budget (per-GPU budget x Ulysses SP); for a long-context phase that is the first thing to break."""
+    longest = config.data.max_prompt_length + config.data.max_response_length
+    ref = config.actor_rollout_ref
+    sp = ref.actor.get("fsdp_config", {}).get("ulysses_sequence_parallel_size", 1) or 1
+    budgets = []
+    if ref.actor.use_dynamic_bsz:
+        budgets.append(("actor_rollout_ref.actor.ppo_max_token_len_per_gpu", ref.actor.ppo_max_token_len_per_gpu))
+    if ref.rollout.get("log_prob_use_dynamic_bsz"):
+        budgets.append(
+            ("actor_rollout_ref.rollout.log_prob_max_token_len_per_gpu", ref.rollout.log_prob_max_token_len_per_gpu)
+        )
+    for key, budget in budgets:
+        if budget * sp < longest:
+            need = -(-longest // sp)
+            raise PlanError(
+                f"{key} ({budget}) x Ulysses SP ({sp}) = {budget * sp} tokens cannot hold one sequence of this phase "
+                f"(max_prompt_length + max_response_length = {longest}); set {key}={need} or more"
+            )
+
+
+def check_reward_settings(config) -> None:
+    """The ``qwenlong`` manager's and our scorer's kwargs, validated where veRL would only meet them in a worker."""
+    reward = config.get("reward") or {}
+    manager = reward.get("reward_manager") or {}
+    try:
+        if manager.get("source", "register") == "register" and manager.get("name") == "qwenlong":
+            from qwenlong_verl.rewards.manager import QwenLongRewardConfig
+
+            QwenLongRewardConfig.from_reward_kwargs(reward.get("reward_kwargs"))
+        custom = reward.get("custom_reward_function") or {}
+        if "qwenlong_verl" in str(custom.get("path") or ""):
+            from omegaconf import OmegaConf
+
+            from qwenlong_verl.rewards.hybrid import judge_config_for
+
+            kwargs = custom.get("reward_kwargs") or {}
+            judge_config_for(OmegaConf.to_container(kwargs) if not isinstance(kwargs, dict) else kwargs)
+    except ValueError as exc:
+        raise PlanError(f"reward settings: {exc}") from None
+
+
 def check_algorithm_stages(config) -> None:
     """Settings that only work in our trainer mode: task-norm labels and entropy masking (docs/algorithms.md)."""
     from qwenlong_verl.algos.config import plan_problems
@@ -235,8 +278,10 @@ def plan_phase(recipe: RecipeConfig, index: int, model_path: str | None = None, 
         if check:
             validate(config)
             check_batch_shapes(config)
+            check_sequence_budget(config)
             validate_qwenlong_sections(config)
             check_algorithm_stages(config)
+            check_reward_settings(config)
     except PlanError as exc:
         raise PlanError(f"{recipe.source}: phase {index + 1} ({phase.name}): {exc}") from None
     return PhasePlan(

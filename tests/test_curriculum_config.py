@@ -46,6 +46,7 @@ def _recipe(tmp_path, **phase2):
             "trainer.n_gpus_per_node": 1,
             "data.train_batch_size": 6,
             "actor_rollout_ref.actor.ppo_mini_batch_size": 6,
+            "reward.reward_kwargs.overlong_buffer_cfg.len": 50,  # the ramp must fit the 100-token output budget
         },
         "phases": [
             {

@@ -66,6 +66,7 @@ def write_recipe(folder: Path, workspace, name: str) -> Path:
             "data.train_batch_size": BATCH,
             "actor_rollout_ref.actor.ppo_mini_batch_size": BATCH,
             "actor_rollout_ref.rollout.n": 2,
+            "reward.reward_kwargs.overlong_buffer_cfg.len": 128,  # the ramp must fit the 512-token output budget
         },
         "phases": [
             {

@@ -41,7 +41,7 @@ def _recipe(tmp_path, **overrides):
             {
                 "name": "p1",
                 "max_prompt_length": 1000,
-                "max_response_length": 500,
+                "max_response_length": 2048,
                 "total_training_steps": 2,
                 "train_files": ["a.parquet"],
             }
@@ -136,3 +136,28 @@ def test_unknown_base_config(tmp_path):
 )
 def test_hydra_value(value, rendered):
     assert hydra_value(value) == rendered
+
+
+def test_reward_kwargs_typo_fails_at_plan_time(tmp_path, cli):
+    out = cli("plan", str(_recipe(tmp_path, **{"+reward.reward_kwargs.judge_timout_s": 5})))
+    assert out.returncode != 0
+    text = " ".join((out.stdout + out.stderr).split())
+    assert "reward settings" in text and "judge_timout_s" in text
+
+
+def test_bad_overlong_buffer_fails_at_plan_time(tmp_path):
+    path = _recipe(tmp_path, **{"reward.reward_kwargs.overlong_buffer_cfg.len": 4096})  # ramp > 2048-token window
+    with pytest.raises(PlanError, match=r"max_resp_len \(2048\) must be >= overlong_buffer_cfg.len \(4096\)"):
+        plan_phase(load_recipe(path), 0)
+
+
+def test_sequence_longer_than_token_budget_fails(tmp_path):
+    path = _recipe(
+        tmp_path,
+        **{
+            "actor_rollout_ref.actor.ppo_max_token_len_per_gpu": 1200,
+            "reward.reward_kwargs.overlong_buffer_cfg.len": 100,
+        },
+    )
+    with pytest.raises(PlanError, match=r"ppo_max_token_len_per_gpu \(1200\) x Ulysses SP \(1\) = 1200 tokens"):
+        plan_phase(load_recipe(path), 0)

@@ -76,6 +76,7 @@ def test_train_runs_sft_and_hands_off_to_rl(sft_recipe, tmp_path, monkeypatch):
                 "trainer.n_gpus_per_node": 1,
                 "data.train_batch_size": 8,
                 "actor_rollout_ref.actor.ppo_mini_batch_size": 4,
+                "reward.reward_kwargs.overlong_buffer_cfg.len": 64,  # the ramp must fit the 256-token output budget
             },
             "phases": [
                 {
