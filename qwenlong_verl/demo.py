@@ -283,11 +283,13 @@ def simulated_ledger(phase_file: str, phase: str, seed: int, steps: int = 3, rol
 
 def _retrospective_transition(phase_files: list[str], out: Path, report_dir: Path, seed: int):
     """Phase 1's simulated ledger → phase 2's data with hard phase-1 examples carried over."""
+    from qwenlong_verl.curriculum.config import CurriculumConfig
     from qwenlong_verl.curriculum.ledger import DifficultyLedger
     from qwenlong_verl.curriculum.retrospective import carry_over, read_rows, write_rows
     from qwenlong_verl.recipe import RetrospectiveConfig
 
-    ledger = DifficultyLedger(out / "run" / "phase1" / "ledger.jsonl")
+    # where the trainer mode writes phase 1's ledger under the demo recipe (output_dir <out>/run)
+    ledger = DifficultyLedger(CurriculumConfig().resolved_ledger_path(str(out / "run" / "phase1" / "checkpoints")))
     if ledger.path.exists():
         ledger.path.unlink()
     ledger.append(simulated_ledger(phase_files[0], "phase1", seed))
