@@ -35,8 +35,8 @@ bench: install
 	$(PY) bench/run_all.py
 
 lint: install
-	$(VENV)/bin/ruff check qwenlong_verl tests bench
-	$(VENV)/bin/ruff format --check qwenlong_verl tests bench
+	$(VENV)/bin/ruff check qwenlong_verl tests bench tools
+	$(VENV)/bin/ruff format --check qwenlong_verl tests bench tools
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache outputs demo_out
