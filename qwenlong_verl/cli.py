@@ -25,6 +25,17 @@ def console():
     return _console
 
 
+def _json_object(text: str | None) -> dict | str:
+    """A JSON-object option's value (``{}`` when absent), or the reason it is not one."""
+    import json
+
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError as exc:
+        return f"is not JSON: {exc}"
+    return value if isinstance(value, dict) else "must be a JSON object"
+
+
 def fail(message: str, code: int = 2) -> int:
     from rich.markup import escape
 
@@ -200,7 +211,6 @@ def _add_prepare(sub) -> None:
 
 
 def _run_prepare(args) -> int:
-    import json
 
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -209,12 +219,9 @@ def _run_prepare(args) -> int:
     from qwenlong_verl.data.prepare import BadRowsError, PrepareError, prepare
     from qwenlong_verl.data.tokenizer import TokenizerLoadError
 
-    try:
-        kwargs = json.loads(args.chat_template_kwargs) if args.chat_template_kwargs else {}
-    except ValueError as exc:
-        return fail(f"--chat-template-kwargs is not JSON: {exc}")
-    if not isinstance(kwargs, dict):
-        return fail("--chat-template-kwargs must be a JSON object")
+    kwargs = _json_object(args.chat_template_kwargs)
+    if isinstance(kwargs, str):
+        return fail(f"--chat-template-kwargs {kwargs}")
     columns = (TextColumn("counting tokens"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     try:
         with Progress(*columns, console=console(), transient=True) as bar:
@@ -285,19 +292,15 @@ def _add_sft_data(sub) -> None:
 
 
 def _run_sft_data(args) -> int:
-    import json
 
     from rich.markup import escape
 
     from qwenlong_verl.data.tokenizer import TokenizerLoadError
     from qwenlong_verl.sft.data import SftDataError, convert
 
-    try:
-        kwargs = json.loads(args.chat_template_kwargs) if args.chat_template_kwargs else {}
-    except ValueError as exc:
-        return fail(f"--chat-template-kwargs is not JSON: {exc}")
-    if not isinstance(kwargs, dict):
-        return fail("--chat-template-kwargs must be a JSON object")
+    kwargs = _json_object(args.chat_template_kwargs)
+    if isinstance(kwargs, str):
+        return fail(f"--chat-template-kwargs {kwargs}")
     try:
         template = None
         if args.chat_template:

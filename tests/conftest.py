@@ -29,3 +29,20 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 120, env: dict
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="module")
+def transfer_queue():
+    """A local Ray + TransferQueue (veRL's v1 data plane) for one test module; torn down after it."""
+    import ray
+    import transfer_queue as tq
+    from omegaconf import OmegaConf
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)
+    tq.init(OmegaConf.create({"backend": {"SimpleStorage": {"num_data_storage_units": 1}}}))
+    yield tq
+    tq.close()
+    if started:
+        ray.shutdown()

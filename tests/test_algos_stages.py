@@ -18,28 +18,17 @@ import uuid
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
 from test_algos_task_norm import reference
 
 from qwenlong_verl.planning import compose
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(600),
+    pytest.mark.usefixtures("transfer_queue"),
+]  # a local TransferQueue
 
 tq = pytest.importorskip("transfer_queue")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def transfer_queue():
-    import ray
-
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)
-    tq.init(OmegaConf.create({"backend": {"SimpleStorage": {"num_data_storage_units": 1}}}))
-    yield
-    tq.close()
-    if started:
-        ray.shutdown()
 
 
 class CpuActorWorkerGroup:

@@ -23,7 +23,6 @@ from curriculum_standins import (
     make_model_dir,
     make_prepared_data,
 )
-from omegaconf import OmegaConf
 
 from qwenlong_verl.curriculum.ledger import DifficultyLedger, step_metrics
 from qwenlong_verl.planning import compose
@@ -33,20 +32,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 tq = pytest.importorskip("transfer_queue")
 BATCH = 6
-
-
-@pytest.fixture(scope="module")
-def transfer_queue():
-    import ray
-
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)
-    tq.init(OmegaConf.create({"backend": {"SimpleStorage": {"num_data_storage_units": 1}}}))
-    yield
-    tq.close()
-    if started:
-        ray.shutdown()
 
 
 @pytest.fixture(scope="module")
