@@ -313,6 +313,7 @@ def test_finished_sft_run_hands_off_to_rl_phase_1(tmp_path):
                 "trainer.n_gpus_per_node": 1,
                 "data.train_batch_size": 8,
                 "actor_rollout_ref.actor.ppo_mini_batch_size": 4,
+                "reward.reward_kwargs.overlong_buffer_cfg.len": 256,  # the ramp must fit the 1000-token outputs
             },
             "phases": [
                 {
