@@ -219,6 +219,22 @@ def check_sequence_budget(config) -> None:
             )
 
 
+def check_dynamic_sampling(config) -> None:
+    """DAPO's group filter needs each reward at sampling time; veRL asserts this only when the trainer starts."""
+    groups = (config.get("algorithm") or {}).get("filter_groups") or {}
+    if not groups.get("enable"):
+        return
+    if not groups.get("metric"):
+        raise PlanError("algorithm.filter_groups.metric must name a reward field (e.g. acc) when enable=true")
+    reward_model = (config.get("reward") or {}).get("reward_model") or {}
+    if reward_model.get("enable") and not reward_model.get("enable_resource_pool"):
+        raise PlanError(
+            "algorithm.filter_groups (DAPO dynamic sampling) with a colocated reward model: veRL scores it only "
+            "after sampling; set reward.reward_model.enable_resource_pool=true (its own GPUs) or "
+            "algorithm.filter_groups.enable=false"
+        )
+
+
 def check_reward_settings(config) -> None:
     """The ``qwenlong`` manager's and our scorer's kwargs, validated where veRL would only meet them in a worker."""
     reward = config.get("reward") or {}
@@ -282,6 +298,7 @@ def plan_phase(recipe: RecipeConfig, index: int, model_path: str | None = None, 
             validate_qwenlong_sections(config)
             check_algorithm_stages(config)
             check_reward_settings(config)
+            check_dynamic_sampling(config)
     except PlanError as exc:
         raise PlanError(f"{recipe.source}: phase {index + 1} ({phase.name}): {exc}") from None
     return PhasePlan(

@@ -161,3 +161,16 @@ def test_sequence_longer_than_token_budget_fails(tmp_path):
     )
     with pytest.raises(PlanError, match=r"ppo_max_token_len_per_gpu \(1200\) x Ulysses SP \(1\) = 1200 tokens"):
         plan_phase(load_recipe(path), 0)
+
+
+def test_dynamic_sampling_with_a_colocated_reward_model_fails(tmp_path):
+    path = _recipe(
+        tmp_path,
+        **{
+            "reward.reward_model.enable": True,
+            "reward.reward_model.model_path": "/models/judge",
+            "reward.reward_model.rollout.name": "vllm",
+        },
+    )
+    with pytest.raises(PlanError, match="reward.reward_model.enable_resource_pool=true"):
+        plan_phase(load_recipe(path), 0)
