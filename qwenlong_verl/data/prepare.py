@@ -257,13 +257,15 @@ def count_tokens(
 # ----------------------------------------------------------------------------- prepare
 
 
-def _messages_of(example: Example) -> list[dict]:
+def messages_of(example: Example) -> list[dict]:
+    """The chat prompt of an example: its own (veRL rows) or THE template's (raw records); shared with SFT."""
     if example.prompt is not None:
         return example.prompt
     return build_messages(example.document or "", example.question, example.task, example.choices or None)
 
 
-def _token_summary(values: list[int]) -> dict[str, float]:
+def token_summary(values: list[int]) -> dict[str, float]:
+    """min / max / mean / p50 / p90 of token counts, as ``stats.json`` reports them (empty for no values)."""
     if not values:
         return {}
     ordered = sorted(values)
@@ -327,7 +329,7 @@ def prepare(
                         "duplicate_id",
                     )
                 seen_ids[example.source_id] = (str(path), row)
-                messages = _messages_of(example)
+                messages = messages_of(example)
             except RowError as err:
                 problems.append(Problem.from_error(err))
                 continue
@@ -426,7 +428,7 @@ def _write_phase(out: Path, phase: int, windows: list[int], rows: list[dict]) ->
         max_inclusive=windows[phase - 1],
         rows=len(rows),
         tasks={t: tasks.get(t, 0) for t in TASKS},
-        tokens=_token_summary(_lengths(rows)),
+        tokens=token_summary(_lengths(rows)),
     )
 
 

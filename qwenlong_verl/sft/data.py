@@ -99,9 +99,9 @@ def find_trace(record: Mapping[str, Any]) -> tuple[str, Any]:
 
 def sft_row(example, index: int, trace: str | None) -> dict:
     """One SFT row: the RL prompt of ``example`` (a :class:`~qwenlong_verl.data.schema.Example`) and its answer."""
-    from qwenlong_verl.data.prepare import _messages_of
+    from qwenlong_verl.data.prepare import messages_of
 
-    messages = [dict(m) for m in _messages_of(example)]
+    messages = [dict(m) for m in messages_of(example)]
     messages.append({"role": "assistant", "content": response_text(example.answer, trace)})
     return {
         "messages": messages,
@@ -265,7 +265,7 @@ def convert(
         )
 
     _write(rows, Path(output))
-    from qwenlong_verl.data.prepare import _token_summary
+    from qwenlong_verl.data.prepare import token_summary
 
     return SftDataStats(
         output=str(output),
@@ -277,7 +277,7 @@ def convert(
         dropped=dict(sorted(Counter(p.reason for p in problems).items())),
         problems=problems,
         tokenizer=tokenizer,
-        tokens=_token_summary(lengths),
+        tokens=token_summary(lengths),
     )
 
 
