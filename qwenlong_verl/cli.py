@@ -568,20 +568,17 @@ def _run_score(args) -> int:
     from rich.table import Table
 
     from qwenlong_verl.rewards.hybrid import judge_config_for
+    from qwenlong_verl.rewards.keys import judge_kwargs as judge_kwargs_for
     from qwenlong_verl.rewards.metrics import summarize_by_task
     from qwenlong_verl.rewards.offline import ScoreInputError, load_rows, score_rows, write_results
 
-    judge_kwargs: dict = {}
-    if args.judge_url:
-        judge_kwargs["judge_urls"] = list(args.judge_url)
-    if args.judge_model:
-        judge_kwargs["judge_model"] = args.judge_model
-    if args.judge_concurrency is not None:
-        judge_kwargs["judge_max_concurrency"] = args.judge_concurrency
-    if args.judge_timeout is not None:
-        judge_kwargs["judge_timeout_s"] = args.judge_timeout
-    if args.no_judge:
-        judge_kwargs["judge_enable"] = False
+    judge_kwargs = judge_kwargs_for(
+        urls=args.judge_url,
+        model=args.judge_model,
+        timeout_s=args.judge_timeout,
+        max_concurrency=args.judge_concurrency,
+        enable=False if args.no_judge else None,
+    )
     try:
         judge = judge_config_for(judge_kwargs)
         rows = load_rows(args.input)
@@ -694,16 +691,12 @@ def _add_demo(sub) -> None:
 
 
 def _run_demo(args) -> int:
-    import os
-
     from rich.table import Table
 
     from qwenlong_verl.demo import run_demo
+    from qwenlong_verl.rewards.keys import judge_kwargs
 
-    judge_urls = args.judge_url or [u for u in os.getenv("QWENLONG_JUDGE_URLS", "").split(",") if u.strip()]
-    judge = {"judge_urls": judge_urls} if judge_urls else None
-    if judge and args.judge_model:
-        judge["judge_model"] = args.judge_model
+    judge = judge_kwargs(urls=args.judge_url, model=args.judge_model) or None
     result = run_demo(args.out, n=args.n, seed=args.seed, judge_kwargs=judge, step=lambda m: console().print(f"• {m}"))
     table = Table(title="hybrid reward on sample responses")
     for column in ("response", "n", "mean reward", "expected", "agree"):

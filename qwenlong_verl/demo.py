@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from qwenlong_verl.rewards.keys import ENV_URLS
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +188,8 @@ def run_demo(
     result.carried = carry.carried
     sections += carried_section
 
-    say("scoring sample responses with the hybrid reward" + (" (judge on)" if judge_kwargs else " (rules only)"))
+    judged = bool(judge_kwargs) or bool(os.getenv(ENV_URLS, "").strip())
+    say("scoring sample responses with the hybrid reward" + (" (judge on)" if judged else " (rules only)"))
     result.reward_table = score_samples(phase_files, judge_kwargs=judge_kwargs)
     _plot_rewards(result.reward_table, report_dir / "rewards.png")
     sections += [

@@ -108,16 +108,14 @@ class EvalConfig:
 
     def judge_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``compute_score_async`` (only what the user set)."""
-        kwargs: dict[str, Any] = {}
-        if self.judge_urls:
-            kwargs["judge_urls"] = list(self.judge_urls)
-        if self.judge_model:
-            kwargs["judge_model"] = self.judge_model
-        if self.judge_timeout_s is not None:
-            kwargs["judge_timeout_s"] = self.judge_timeout_s
-        if self.judge_concurrency is not None:
-            kwargs["judge_max_concurrency"] = self.judge_concurrency
-        return kwargs
+        from qwenlong_verl.rewards.keys import judge_kwargs
+
+        return judge_kwargs(
+            urls=self.judge_urls,
+            model=self.judge_model,
+            timeout_s=self.judge_timeout_s,
+            max_concurrency=self.judge_concurrency,
+        )
 
 
 class Progress(Protocol):
