@@ -714,6 +714,33 @@ def _run_demo(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- tiny-model
+
+
+def _add_tiny_model(sub) -> None:
+    p = sub.add_parser(
+        "tiny-model",
+        help="write a tiny random Qwen2 model with the builtin tokenizer (CPU runs, tests)",
+        description="A seeded, random-initialised Qwen2 causal LM (2 layers, hidden 64) with the builtin tokenizer, "
+        "loadable by transformers and veRL. Same seed, same bytes. --answers writes the variant whose responses "
+        "are mostly one choice letter, so rewards vary within a group and gradients are non-zero.",
+    )
+    p.add_argument("--out", required=True, help="model folder to write (replaced atomically)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--answers", action="store_true", help="the varying-reward variant")
+
+
+def _run_tiny_model(args) -> int:
+    from qwenlong_verl.data.tiny_model import write_tiny_model
+
+    try:
+        out = write_tiny_model(args.out, seed=args.seed, answers=args.answers)
+    except (OSError, ValueError) as exc:
+        return fail(f"tiny-model: {exc}")
+    console().print(f"wrote {'answers ' if args.answers else ''}tiny model (seed {args.seed}) to {out}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- entry point
 
 _COMMANDS: dict[str, tuple[Callable, Callable]] = {
@@ -727,6 +754,7 @@ _COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "score": (_add_score, _run_score),
     "train": (_add_train, _run_train),
     "demo": (_add_demo, _run_demo),
+    "tiny-model": (_add_tiny_model, _run_tiny_model),
 }
 
 

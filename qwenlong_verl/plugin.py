@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,17 @@ REGISTRATIONS: tuple[Registration, ...] = (
     ),
 )
 
+CPU_BACKEND = "qwenlong_verl.cpu_backend"
+CPU_HOOKS: tuple[tuple[str, str], ...] = (
+    ("verl.plugin.platform.platform_manager", "register_platform"),
+    ("verl.workers.rollout.base", "register_rollout"),
+    ("verl.workers.rollout.replica", "register_replica"),
+    ("verl.workers.engine.fsdp.transformer_impl", "register_engines"),
+    ("verl.workers.engine_workers", "patch_workers"),
+)
+"""(veRL module, function of :mod:`qwenlong_verl.cpu_backend` to run when it is imported): armed only in a
+process started with ``VERL_PLATFORM=cpu``, so GPU runs never load the CPU backend."""
+
 FAILURES: dict[str, str] = {}
 """Provider module -> error text, for every registration that failed in this process."""
 
@@ -106,6 +118,28 @@ def _make_hook(reg: Registration):
     return register
 
 
+def _make_cpu_hook(function: str):
+    def register(module) -> None:
+        try:
+            backend = importlib.import_module(CPU_BACKEND)
+            step = getattr(backend, function, None)
+            if step is None:  # the backend is importing veRL itself and runs this step when it is done
+                return
+            step(module)
+        except Exception as exc:  # a plugin must never break veRL's import
+            key = f"{CPU_BACKEND}.{function}"
+            if key not in FAILURES:
+                FAILURES[key] = f"{type(exc).__name__}: {exc}"
+                logger.warning("qwenlong-verl: CPU backend step %s failed (%s: %s)", function, type(exc).__name__, exc)
+
+    return register
+
+
+def cpu_selected() -> bool:
+    """``VERL_PLATFORM=cpu``: the run asked for the CPU backend (read without importing it)."""
+    return os.environ.get("VERL_PLATFORM", "").strip().lower() == "cpu"
+
+
 def install(registrations: tuple[Registration, ...] = REGISTRATIONS) -> None:
     """Arm one post-import hook per registration; idempotent, never raises."""
     global _installed
@@ -116,6 +150,9 @@ def install(registrations: tuple[Registration, ...] = REGISTRATIONS) -> None:
 
         for reg in registrations:
             wrapt.register_post_import_hook(_make_hook(reg), reg.trigger_module)
+        if registrations is REGISTRATIONS and cpu_selected():
+            for module, function in CPU_HOOKS:
+                wrapt.register_post_import_hook(_make_cpu_hook(function), module)
     except Exception as exc:
         FAILURES.setdefault(__name__, f"{type(exc).__name__}: {exc}")
         logger.warning("qwenlong-verl: plugin hooks not installed (%s: %s)", type(exc).__name__, exc)
