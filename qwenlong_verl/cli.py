@@ -636,6 +636,7 @@ def _add_train(sub) -> None:
         metavar="K",
         help="start phase K (1-based) afresh: earlier phases must be done; outputs of K.. are moved aside",
     )
+    p.add_argument("--output-dir", metavar="DIR", help="run folder (overrides the recipe's output_dir)")
 
 
 def _run_train(args) -> int:
@@ -652,6 +653,8 @@ def _run_train(args) -> int:
 
     try:
         recipe = load_recipe(args.recipe)
+        if args.output_dir:
+            recipe.output_dir = args.output_dir
         reports = train(recipe, dry_run=args.dry_run, from_phase=args.from_phase, echo=echo)
     except (RecipeError, PlanError, TrainError) as exc:
         return fail(str(exc))

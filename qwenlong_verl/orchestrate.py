@@ -30,6 +30,7 @@ The commands are replaceable (tests use stand-ins): ``QWENLONG_VERL_LAUNCHER`` r
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -229,11 +230,21 @@ def merger_backend(config) -> str:
     )
 
 
-def _run(argv: Sequence[str], what: str) -> int:
+def launch_env(plan: PhasePlan) -> dict[str, str]:
+    """The veRL child's environment: ours, plus ``VERL_PLATFORM=cpu`` when the phase runs on the CPU backend."""
+    env = dict(os.environ)
+    if str(plan.config.trainer.get("device", "cuda")) == "cpu":
+        env["VERL_PLATFORM"] = "cpu"
+    return env
+
+
+def _run(argv: Sequence[str], what: str, env: dict[str, str] | None = None) -> int:
     """Run a child with the terminal as its output; it dies with us (SIGKILL on parent death, Linux)."""
     logger.info("%s: %s", what, " ".join(shlex.quote(a) for a in argv))
     try:
-        child = subprocess.Popen(list(argv), preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+        child = subprocess.Popen(
+            list(argv), env=env, preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None
+        )
     except FileNotFoundError as exc:
         raise TrainError(f"{what}: cannot start {argv[0]!r} ({exc})") from None
     try:
@@ -293,6 +304,7 @@ def data_fingerprint(recipe: RecipeConfig) -> str:
     data = recipe.data
     payload = {
         "inputs": _files_fingerprint(data.inputs),
+        "synth": dataclasses.asdict(data.synth) if data.synth is not None else None,
         "tokenizer": data.tokenizer,
         "windows": [p.max_prompt_length for p in recipe.phases],
         "kwargs": data.apply_chat_template_kwargs,
@@ -320,10 +332,11 @@ def ensure_prepared(recipe: RecipeConfig, state: RunState, echo: Echo, persist: 
             "(start over with --from-phase 1 to rebuild)"
         )
         return
-    echo(f"prepare: {', '.join(recipe.data.inputs)} -> {out} (tokenizer {recipe.data.tokenizer})")
+    inputs = source_files(recipe, echo)
+    echo(f"prepare: {', '.join(inputs)} -> {out} (tokenizer {recipe.data.tokenizer})")
     try:
         stats = prepare(
-            list(recipe.data.inputs),
+            inputs,
             str(out),
             tokenizer=recipe.data.tokenizer,
             phases=[p.max_prompt_length for p in recipe.phases],
@@ -342,6 +355,31 @@ def ensure_prepared(recipe: RecipeConfig, state: RunState, echo: Echo, persist: 
     state.data["prepared"] = {"fingerprint": fingerprint, "dir": str(out), "rows": stats.rows_written}
     if persist:
         state.save()
+
+
+def source_files(recipe: RecipeConfig, echo: Echo) -> list[str]:
+    """The data section's input files, plus its synthetic examples (generated here when the file is missing)."""
+    data = recipe.data
+    files = list(data.inputs)
+    if data.synth is None:
+        return files
+    from qwenlong_verl.data.synth import SynthError, synth
+
+    path = layout.prepared_dir(recipe) / layout.SYNTH_FILE
+    if not path.is_file():
+        cfg = data.synth
+        partial = path.with_name(path.name + ".partial")
+        try:
+            stats = synth(partial, cfg.n, cfg.min_tokens, cfg.max_tokens, seed=cfg.seed, tasks=cfg.tasks or None)
+        except SynthError as exc:
+            raise TrainError(f"{recipe.source}: data.synth: {exc}") from None
+        with open(partial, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
+        _fsync_dir(path.parent)
+        echo(f"synth: {stats.examples} examples -> {path} ({', '.join(f'{t} {c}' for t, c in stats.tasks.items())})")
+    files.append(str(path))
+    return files
 
 
 def phase_ledger_path(plan: PhasePlan) -> Path:
@@ -473,7 +511,7 @@ def plan_all(recipe: RecipeConfig, state: RunState) -> list[PhasePlan]:
     """Every phase composed and validated up front (a typo in the last phase fails before the first starts)."""
     plans = []
     for i in range(len(recipe.phases)):
-        model = recipe.model_path if i == 0 else _start_model(recipe, i, state)
+        model = layout.start_model_path(recipe) if i == 0 else _start_model(recipe, i, state)
         try:
             plan = plan_phase(recipe, i, model_path=model)
         except PlanError as exc:
@@ -496,7 +534,7 @@ def plan_all(recipe: RecipeConfig, state: RunState) -> list[PhasePlan]:
 
 def _start_model(recipe: RecipeConfig, index: int, state: RunState) -> str:
     if index == 0:
-        return recipe.model_path
+        return layout.start_model_path(recipe)
     previous = recipe.phases[index - 1].name
     return state.data["phases"].get(previous, {}).get("model_out") or str(_output_model_path(recipe, index - 1))
 
@@ -562,8 +600,23 @@ def train(
         return _run_phases(recipe, state, start, launcher, merger, echo, dry_run=False)
 
 
+def ensure_tiny_model(recipe: RecipeConfig, echo: Echo) -> None:
+    """Write the tiny model a ``model_path: tiny | tiny-answers`` recipe starts from, once."""
+    if recipe.model_path not in layout.TINY_MODELS:
+        return
+    target = layout.tiny_model_dir(recipe)
+    if (target / "config.json").is_file():
+        return
+    from qwenlong_verl.data.tiny_model import write_tiny_model
+
+    write_tiny_model(target, seed=0, answers=layout.TINY_MODELS[recipe.model_path])
+    echo(f"model: wrote the {recipe.model_path} model (seed 0) to {target}")
+
+
 def _run_phases(recipe, state, start, launcher, merger, echo, dry_run) -> list[PhaseReport]:
     plans = plan_all(recipe, state)
+    if not dry_run:
+        ensure_tiny_model(recipe, echo)
     ensure_prepared(recipe, state, echo, persist=not dry_run)
     reports = []
     for i in range(start, len(recipe.phases)):
@@ -667,7 +720,12 @@ def _train_phase(recipe, plan: PhasePlan, state: RunState, report: PhaseReport, 
             name, status=TRAINING, fingerprint=_fingerprint(plan), launches=launches, model_in=report.model_path
         )
         echo(f"{where}: launching veRL (attempt {launches})")
-        code = _run(report.command, f"{where} training")
+        from qwenlong_verl.planning import launch_problem
+
+        problem = launch_problem(plan.config)
+        if problem:
+            raise TrainError(f"{where}: {problem}")
+        code = _run(report.command, f"{where} training", env=launch_env(plan))
         if code != 0:
             raise TrainError(
                 f"{where}: veRL exited with code {code}; fix the cause and rerun `qwenlong-verl train "
@@ -705,7 +763,7 @@ def _merge(plan: PhasePlan, actor_dir: Path, target: Path, merger, where: str, e
         str(partial),
     ]
     echo(f"{where}: merging the final actor into {target}")
-    code = _run(argv, f"{where} merge")
+    code = _run(argv, f"{where} merge", env=launch_env(plan))
     if code != 0 or not (partial / "config.json").is_file():
         raise TrainError(f"{where}: model merger failed (exit {code}); rerun to retry: {shlex.join(argv)}")
     partial.rename(target)

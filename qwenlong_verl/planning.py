@@ -76,7 +76,7 @@ def phase_overrides(recipe: RecipeConfig, index: int, model_path: str | None = N
 
     phase = recipe.phases[index]
     derived: dict[str, Any] = {
-        "actor_rollout_ref.model.path": model_path or recipe.model_path,
+        "actor_rollout_ref.model.path": model_path or layout.start_model_path(recipe),
         "data.train_files": layout.train_files(recipe, index),
         "data.val_files": layout.val_files(recipe, index),
         "data.max_prompt_length": phase.max_prompt_length,
@@ -256,6 +256,100 @@ def check_reward_settings(config) -> None:
         raise PlanError(f"reward settings: {exc}") from None
 
 
+FLASH_ATTN_VARLEN = ("flash_attention_2", "flash_attention_3")
+"""Attention implementations whose varlen kernels keep packed sequences apart (``use_remove_padding``)."""
+
+
+def check_remove_padding(config) -> None:
+    """veRL packs a micro-batch into one row with ``use_remove_padding``; only flash-attn's varlen kernels honour
+    the sequence boundaries. Any other attention lets packed sequences attend to each other: wrong log-probs and
+    gradients, silently (measured on CPU with sdpa: max logit error 0.55)."""
+    ref = config.actor_rollout_ref
+    model = ref.model
+    attn = (model.get("override_config") or {}).get("attn_implementation") or "flash_attention_2"
+    for key, node in (("actor_rollout_ref.model", model), ("actor_rollout_ref.actor", ref.actor)):
+        if node.get("use_remove_padding") and attn not in FLASH_ATTN_VARLEN:
+            raise PlanError(
+                f"{key}.use_remove_padding=true packs sequences, which only flash-attn varlen keeps apart, but the "
+                f"attention is {attn!r} (actor_rollout_ref.model.override_config.attn_implementation); set "
+                f"{key}.use_remove_padding=false or use flash_attention_2"
+            )
+
+
+RAY_BUNDLE_CPUS = 3
+"""CPUs veRL 0.9.1's resource pool asks Ray for with each GPU bundle (``max_colocate_count``)."""
+
+
+def node_cpu_need(config) -> dict[str, int]:
+    """CPUs the Ray actors of a one-node run ask for, by what asks (veRL 0.9.1's defaults)."""
+    need = {"resource pool (GPU bundles x 3 CPUs)": int(config.trainer.n_gpus_per_node) * RAY_BUNDLE_CPUS}
+    tq = config.get("transfer_queue") or {}
+    use_tq = config.trainer.get("use_v1", True)
+    if use_tq:
+        units = ((tq.get("backend") or {}).get("SimpleStorage") or {}).get("num_data_storage_units", 8)
+        need["TransferQueue controller + storage units"] = 1 + int(units or 0)
+    return need
+
+
+def node_cpu_problem(config, this_machine: bool) -> str | None:
+    """A one-node run whose Ray actors ask for more CPUs than Ray sees hangs silently after the config print
+    (Ray waits for resources that never come). ``this_machine``: count this machine's cores when the config sets
+    no ``ray_kwargs.ray_init.num_cpus`` (at launch; ``plan`` may run elsewhere and checks only a set value)."""
+    import os
+
+    if int(config.trainer.nnodes) != 1 or os.environ.get("RAY_ADDRESS"):
+        return None
+    ray_init = (config.get("ray_kwargs") or {}).get("ray_init") or {}
+    have = ray_init.get("num_cpus") or (os.cpu_count() if this_machine else None)
+    if not have:
+        return None
+    need = node_cpu_need(config)
+    if sum(need.values()) > int(have):
+        parts = ", ".join(f"{k} {v}" for k, v in need.items())
+        return (
+            f"the Ray actors of this run ask for {sum(need.values())} CPUs ({parts}) but Ray sees {have} "
+            "(ray_kwargs.ray_init.num_cpus, else this machine's cores); Ray would wait forever. Lower "
+            "transfer_queue.backend.SimpleStorage.num_data_storage_units or set ray_kwargs.ray_init.num_cpus "
+            "(logical CPUs) high enough"
+        )
+    return None
+
+
+def check_node_resources(config) -> None:
+    problem = node_cpu_problem(config, this_machine=False)
+    if problem:
+        raise PlanError(problem)
+
+
+def launch_problem(config) -> str | None:
+    """At launch, on the machine that starts Ray: CPUs and GPUs this one-node run asks for that Ray cannot give."""
+    return node_cpu_problem(config, this_machine=True) or visible_gpu_problem(config)
+
+
+def visible_gpu_problem(config) -> str | None:
+    """A one-node run that asks for more GPUs than this machine (or the CPU backend's logical slots)
+    offers would wait forever in Ray's scheduler."""
+    import os
+
+    if int(config.trainer.nnodes) != 1 or os.environ.get("RAY_ADDRESS"):
+        return None
+    want = int(config.trainer.n_gpus_per_node)
+    if str(config.trainer.get("device", "cuda")) == "cpu":
+        have = ((config.get("ray_kwargs") or {}).get("ray_init") or {}).get("num_gpus") or 0
+        where = "ray_kwargs.ray_init.num_gpus (the CPU backend's logical GPU slots)"
+    else:
+        import torch
+
+        have = torch.cuda.device_count()
+        where = "GPUs visible to torch (CUDA_VISIBLE_DEVICES)"
+    if int(have) < want:
+        return (
+            f"trainer.n_gpus_per_node={want} but {where} is {have}; Ray would wait forever for the rest. "
+            "Lower trainer.n_gpus_per_node or make the GPUs visible"
+        )
+    return None
+
+
 def check_algorithm_stages(config) -> None:
     """Settings that only work in our trainer mode: task-norm labels and entropy masking (docs/algorithms.md)."""
     from qwenlong_verl.algos.config import plan_problems
@@ -295,6 +389,8 @@ def plan_phase(recipe: RecipeConfig, index: int, model_path: str | None = None, 
             validate(config)
             check_batch_shapes(config)
             check_sequence_budget(config)
+            check_remove_padding(config)
+            check_node_resources(config)
             validate_qwenlong_sections(config)
             check_algorithm_stages(config)
             check_reward_settings(config)

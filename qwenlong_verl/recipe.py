@@ -111,12 +111,36 @@ class RetrospectiveConfig:
 
 
 @dataclass
+class RecipeSynthConfig:
+    """Synthetic source data (``qwenlong-verl synth``): ``train`` writes it once, before ``prepare``, so a recipe
+    runs with no data files at all (CPU smoke tests, demos)."""
+
+    n: int
+    """Number of examples."""
+
+    min_tokens: int = 1500
+    """Shortest target input length (builtin tokenizer)."""
+
+    max_tokens: int = 3000
+    """Longest target input length."""
+
+    tasks: list[str] = field(default_factory=list)
+    """Task kinds to generate (``numeric``, ``choice``, ``qa``); empty: all in turn."""
+
+    seed: int = 0
+    """Same settings and seed, same file."""
+
+
+@dataclass
 class RecipeDataConfig:
     """Recipe-level data: ``qwenlong-verl train`` builds each phase's parquet from these source files with
     ``prepare`` (disjoint length bins, one per phase window), then adds its retrospective carry-over."""
 
-    inputs: list[str]
+    inputs: list[str] = field(default_factory=list)
     """Source files for ``prepare`` (jsonl/json/parquet, the raw or veRL row schema; see docs/data.md)."""
+
+    synth: RecipeSynthConfig | None = None
+    """Generate the source data instead (or besides): written to ``<data output_dir>/synth.jsonl``."""
 
     tokenizer: str = "builtin"
     """Tokenizer that counts prompt lengths: use the model's (a hub name or folder) for a real run; ``builtin``
@@ -256,7 +280,10 @@ def parse_recipe(data: Any, source: str = "<recipe>") -> RecipeConfig:
     phases = [_build_phase(p, i, source) for i, p in enumerate(raw_phases)]
     kwargs["phases"] = phases
     if kwargs.get("data") is not None:
-        kwargs["data"] = RecipeDataConfig(**_build(RecipeDataConfig, kwargs["data"], "data", source))
+        data_kwargs = _build(RecipeDataConfig, kwargs["data"], "data", source)
+        if data_kwargs.get("synth") is not None:
+            data_kwargs["synth"] = RecipeSynthConfig(**_build(RecipeSynthConfig, data_kwargs["synth"], "data.synth", source))
+        kwargs["data"] = RecipeDataConfig(**data_kwargs)
     if "base_config" not in kwargs and kwargs.get("kind") in KIND_BASE_CONFIGS:
         kwargs["base_config"] = KIND_BASE_CONFIGS[kwargs["kind"]]
     recipe = RecipeConfig(**kwargs, source=source)
@@ -285,8 +312,10 @@ def _check_curriculum(recipe: RecipeConfig) -> None:
     if data is not None:
         if recipe.kind != "rl":
             raise RecipeError(f"{src}: data: builds RL phase files; a kind: {recipe.kind} recipe lists train_files")
-        if not data.inputs:
-            raise RecipeError(f"{src}: data.inputs is empty; list the source files for prepare")
+        if not data.inputs and data.synth is None:
+            raise RecipeError(f"{src}: data: needs inputs (source files for prepare) or synth (generated examples)")
+        if data.synth is not None and (data.synth.n < 1 or data.synth.min_tokens > data.synth.max_tokens):
+            raise RecipeError(f"{src}: data.synth: n must be >= 1 and min_tokens <= max_tokens")
         if data.val_size < 0:
             raise RecipeError(f"{src}: data.val_size must be >= 0, got {data.val_size}")
         if data.seed < 0:

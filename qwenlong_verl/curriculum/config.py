@@ -16,6 +16,8 @@ from verl.base_config import BaseConfig
 
 LEDGER_FILE = "difficulty_ledger.jsonl"
 """File name of the ledger inside the run's checkpoint folder (``trainer.default_local_dir``)."""
+METRICS_FILE = "metrics.jsonl"
+"""File name of the per-step metrics (``qwenlong-verl train`` puts it in the phase folder)."""
 
 
 @dataclass
@@ -35,6 +37,16 @@ class CurriculumConfig(BaseConfig):
     ledger_path: str = ""
     """Ledger file; empty: ``<trainer.default_local_dir>/difficulty_ledger.jsonl``, inside the checkpoint folder,
     so it lives and resumes with the run's checkpoints."""
+
+    metrics_path: str = ""
+    """Per-step metrics file the trainer appends to (veRL's file-logger lines ``{"step", "data"}``); empty:
+    ``<trainer.default_local_dir>/metrics.jsonl``. Appended, never truncated: a resumed run keeps every attempt's
+    lines (veRL's own file logger reopens its file with "wb")."""
+
+    max_gen_batches: int = 10
+    """Bound on DAPO refills in one step, in generation batches, when ``algorithm.filter_groups.max_num_gen_batches``
+    is 0 (veRL 0.9.1's v1 replay buffer ignores that key and would refill forever when no group has reward
+    variance). Past the bound the step fails with the phase and the zero-variance share."""
 
     pass_key: str = "acc"
     """Field of the reward's ``reward_extra_info`` read as a rollout's correctness (the ``qwenlong`` reward manager
@@ -60,6 +72,10 @@ class CurriculumConfig(BaseConfig):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if not isinstance(self.ledger_path, str):
             raise ValueError(f"ledger_path must be a path string (empty for the default), got {self.ledger_path!r}")
+        if not isinstance(self.metrics_path, str):
+            raise ValueError(f"metrics_path must be a path string (empty for the default), got {self.metrics_path!r}")
+        if isinstance(self.max_gen_batches, bool) or not isinstance(self.max_gen_batches, int) or self.max_gen_batches < 1:
+            raise ValueError(f"max_gen_batches must be an integer >= 1, got {self.max_gen_batches!r}")
         if not isinstance(self.pass_key, str):
             raise ValueError(f"pass_key must be a string, got {self.pass_key!r}")
         threshold = self.pass_threshold
@@ -67,6 +83,12 @@ class CurriculumConfig(BaseConfig):
             raise ValueError(f"pass_threshold must be a finite number, got {threshold!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+
+    def resolved_metrics_path(self, default_local_dir: str) -> str:
+        """Where the per-step metrics of a run with checkpoint folder ``default_local_dir`` are appended."""
+        import os
+
+        return self.metrics_path or os.path.join(default_local_dir, METRICS_FILE)
 
     def resolved_ledger_path(self, default_local_dir: str) -> str:
         """Where the ledger of a run with checkpoint folder ``default_local_dir`` is written."""

@@ -4,12 +4,15 @@
 
     <output_dir>/
       train_state.json              qwenlong-verl train's progress (atomic writes)
+      tiny_model/                   the model of model_path: tiny | tiny-answers (CPU smoke tests)
       data/                         prepare's output when the recipe has a data: section
+        synth.jsonl                 the generated source examples (data.synth)
         phase1.parquet  phase2.parquet  ...  stats.json
       <phase>/
         data/train.parquet          built only when the phase adds to its own rows (retrospective carry,
         data/val.parquet            validation hold-out) ...
         data/retrospective.json     ... and what was carried, why
+        metrics.jsonl               per-step metrics of every launch of the phase, appended
         checkpoints/                veRL's trainer.default_local_dir: global_step_<N>/, the difficulty ledger
         actor_hf/                   the phase's final actor merged to a Hugging Face folder: next phase's model
 """
@@ -26,6 +29,24 @@ TRAIN_FILE = "train.parquet"
 VAL_FILE = "val.parquet"
 REPORT_FILE = "retrospective.json"
 MERGED_DIR = "actor_hf"
+METRICS_FILE = "metrics.jsonl"
+SYNTH_FILE = "synth.jsonl"
+
+
+TINY_MODELS = {"tiny": False, "tiny-answers": True}
+"""``model_path`` names that ``train`` materialises with ``qwenlong-verl tiny-model`` (value: the answers variant)
+at :func:`tiny_model_dir`, so a CPU recipe needs no model download and no preparation step."""
+
+
+def tiny_model_dir(recipe: RecipeConfig) -> Path:
+    return Path(recipe.output_dir) / "tiny_model"
+
+
+def start_model_path(recipe: RecipeConfig) -> str:
+    """The model phase 1 starts from: the recipe's ``model_path``, or the tiny model's folder for a tiny name."""
+    if recipe.model_path in TINY_MODELS:
+        return str(tiny_model_dir(recipe))
+    return recipe.model_path
 
 
 def phase_dir(recipe: RecipeConfig, index: int) -> Path:
@@ -46,6 +67,11 @@ def phase_data_dir(recipe: RecipeConfig, index: int) -> Path:
 def merged_model_dir(recipe: RecipeConfig, index: int) -> Path:
     """The phase's final actor as a Hugging Face folder (veRL's model merger): the next phase's model."""
     return phase_dir(recipe, index) / MERGED_DIR
+
+
+def metrics_file(recipe: RecipeConfig, index: int) -> Path:
+    """The phase's per-step metrics, every launch's steps appended (veRL's ``{"step", "data"}`` lines)."""
+    return phase_dir(recipe, index) / METRICS_FILE
 
 
 def state_file(recipe: RecipeConfig) -> Path:
@@ -117,4 +143,5 @@ def curriculum_overrides(recipe: RecipeConfig, index: int) -> dict[str, Any]:
         "qwenlong.curriculum.phase": phase.name,
         "qwenlong.curriculum.phase_number": index + 1,
         "qwenlong.curriculum.task_balance": phase.task_balance,
+        "qwenlong.curriculum.metrics_path": str(metrics_file(recipe, index)),
     }

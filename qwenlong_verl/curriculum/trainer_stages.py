@@ -14,7 +14,15 @@ stage                       what the mixin adds
                             groups), appended before the step's checkpoint; curriculum metrics and the
                             reward manager's ``qwenlong_reward/*`` metrics into veRL's dict
 ``_load_checkpoint``        after veRL restored ``global_steps``: the ledger is cut back to that step
+``_compute_metrics``        after veRL's step metrics: the step's line appended to ``metrics.jsonl``
+                            (``qwenlong.curriculum.metrics_path``), never truncated across resumes
 ==========================  ===================================================================
+
+DAPO refills are bounded: veRL 0.9.1's sync replay buffer refills filtered groups without a limit (it ignores
+``algorithm.filter_groups.max_num_gen_batches``), so a phase where no group has reward variance never ends a
+step. The buffer's refill function is wrapped to count prompts per step (``qwenlong/refill_prompts``) and to
+raise :class:`DynamicSamplingExhausted` past ``max_num_gen_batches`` generation batches (our
+``qwenlong.curriculum.max_gen_batches`` when veRL's key is 0).
 
 Per-sample fields come from TransferQueue, where veRL's agent loop stored each trajectory with every column of
 its dataset row (``data_source``, ``extra_info``, …) beside ``rm_scores`` and ``response_mask``; the labels
@@ -44,6 +52,10 @@ logger = logging.getLogger(__name__)
 
 SCORE_FIELDS = ("rm_scores", "response_mask", "extra_fields")
 """TransferQueue fields read beside :data:`~qwenlong_verl.algos.sample_labels.LABEL_FIELDS` for a ledger record."""
+
+
+class DynamicSamplingExhausted(RuntimeError):
+    """DAPO dynamic sampling refilled its bound of generation batches without filling a training batch."""
 
 
 class ObservedReplayBuffer(ReplayBuffer):
@@ -97,8 +109,45 @@ class CurriculumStages:
 
     # ------------------------------------------------------------------ stages
 
+    def _refill_state(self) -> dict:
+        return self.__dict__.setdefault("_qwenlong_refill", {"prompts": 0})
+
+    def _refill_bound(self) -> int:
+        """Prompts one step may refill: generation batches (veRL's ``max_num_gen_batches``, else ours) x batch."""
+        groups = (self.config.get("algorithm") or {}).get("filter_groups") or {}
+        batches = int(groups.get("max_num_gen_batches") or 0) or self.curriculum_config.max_gen_batches
+        gen_batch = self.config.data.get("gen_batch_size") or self.config.data.train_batch_size
+        return batches * int(gen_batch)
+
+    def _bounded_refill(self, refill: Callable[[int], Any]) -> Callable[[int], Any]:
+        def refill_fn(num_prompts: int):
+            state = self._refill_state()
+            bound = self._refill_bound()
+            if state["prompts"] + num_prompts > bound:
+                cfg = self.curriculum_config
+                dropped = len(self._dropped_records())
+                seen = state["prompts"] + int(self.config.data.train_batch_size)
+                raise DynamicSamplingExhausted(
+                    f"phase {cfg.phase_number} ({cfg.phase}), step {self.global_steps}: DAPO dynamic sampling refilled "
+                    f"{state['prompts']} prompts (bound {bound}: algorithm.filter_groups.max_num_gen_batches, else "
+                    f"qwenlong.curriculum.max_gen_batches, x the generation batch) and still has no full batch; "
+                    f"{dropped} of {seen} prompt groups had zero reward variance ({dropped / max(seen, 1):.0%}). "
+                    "The data is too easy or too hard for this policy: filter it by difficulty, raise the bound, or "
+                    "set algorithm.filter_groups.enable=false"
+                )
+            state["prompts"] += num_prompts
+            return refill(num_prompts)
+
+        return refill_fn
+
+    def on_sample_begin(self):
+        self._refill_state()["prompts"] = 0
+        return super().on_sample_begin()
+
     def _build_replay_buffer(self):
         buffer = super()._build_replay_buffer()
+        if getattr(buffer, "refill_fn", None) is not None and getattr(buffer, "filter_groups_metric", None):
+            buffer.refill_fn = self._bounded_refill(buffer.refill_fn)
         if type(buffer) is ReplayBuffer:  # veRL's own sync buffer (not a user's custom_sampler): same object, observed
             buffer.__class__ = ObservedReplayBuffer
             buffer.observer = self._observe_discarded_groups
@@ -130,7 +179,14 @@ class CurriculumStages:
             if self.ledger is not None:
                 self.ledger.append(records)
             metrics.update(step_metrics(records, self.curriculum_config.phase_number))
+            metrics["qwenlong/refill_prompts"] = float(self._refill_state()["prompts"])
         return batch
+
+    def _compute_metrics(self, batch, metrics: dict, timing_raw: dict, global_steps: int, epoch: int):
+        result = super()._compute_metrics(batch, metrics, timing_raw, global_steps=global_steps, epoch=epoch)
+        path = self.curriculum_config.resolved_metrics_path(self.config.trainer.default_local_dir)
+        append_metrics(path, global_steps, metrics)
+        return result
 
     def _load_checkpoint(self):
         result = super()._load_checkpoint()
@@ -193,6 +249,26 @@ class CurriculumStages:
             response_length=length[keep],
             trained=trained,
         )
+
+
+def append_metrics(path: str, step: int, metrics: dict) -> None:
+    """One ``{"step", "data"}`` line (veRL's file-logger format) appended and fsynced; scalars only."""
+    import json
+    import math
+    import os
+
+    data = {}
+    for key, value in metrics.items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue
+        data[key] = number if math.isfinite(number) else None
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "a") as handle:
+        handle.write(json.dumps({"step": int(step), "data": data}, sort_keys=True) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _reward_info(extra_fields: Any) -> dict:
