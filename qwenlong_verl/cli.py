@@ -685,10 +685,10 @@ def _run_train(args) -> int:
 
 
 def _add_demo(sub) -> None:
-    p = sub.add_parser("demo", help="the CPU path end to end: synth, prepare, retrospective, reward, plan, report")
-    p.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
-    p.add_argument("--n", type=int, default=60, help="synthetic questions (default 60)")
-    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser(
+        "demo", help="real two-phase training on the CPU: synth, prepare, veRL steps, retrospective, reward, report"
+    )
+    p.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo); rerun to resume")
     p.add_argument("--judge-url", action="append", default=[], help="LLM judge endpoint (default: rules only)")
     p.add_argument("--judge-model", default=None, help="model name the judge endpoint serves")
 
@@ -700,7 +700,16 @@ def _run_demo(args) -> int:
     from qwenlong_verl.rewards.keys import judge_kwargs
 
     judge = judge_kwargs(urls=args.judge_url, model=args.judge_model) or None
-    result = run_demo(args.out, n=args.n, seed=args.seed, judge_kwargs=judge, step=lambda m: console().print(f"• {m}"))
+    from qwenlong_verl.orchestrate import TrainError
+    from qwenlong_verl.planning import PlanError
+    from qwenlong_verl.recipe import RecipeError
+
+    try:
+        result = run_demo(args.out, judge_kwargs=judge, step=lambda m: console().print(f"• {m}", soft_wrap=True))
+    except (RecipeError, PlanError, TrainError) as exc:
+        return fail(f"demo: {exc}")
+    except KeyboardInterrupt:
+        return fail("interrupted; rerun the same command to resume the training", 130)
     table = Table(title="hybrid reward on sample responses")
     for column in ("response", "n", "mean reward", "expected", "agree"):
         table.add_column(column)
@@ -709,9 +718,10 @@ def _run_demo(args) -> int:
             r["kind"], str(r["n"]), f"{r['mean_score']:.2f}", f"{r['expected']:.0f}", f"{r['agree']}/{r['n']}"
         )
     console().print(table)
+    steps = ", ".join(f"{name} {n}" for name, n in result.steps.items())
     console().print(
-        f"phases: {' + '.join(map(str, result.phase_rows))} rows; {result.carried} hard phase-1 examples carried "
-        f"into phase 2; {result.planned_phases} phases planned and validated by veRL"
+        f"phases: {' + '.join(map(str, result.phase_rows))} rows; real veRL steps logged: {steps}; "
+        f"{result.carried} hard phase-1 examples carried into phase 2 from the real ledger"
     )
     console().print(f"[bold green]report:[/] {result.report}")
     return 0

@@ -236,11 +236,11 @@ class HFRolloutServer:
 
         from verl.utils.config import omega_conf_to_dataclass
 
+        use_host_cores()
         self.config = omega_conf_to_dataclass(config)
         self.model_config = model_config
         self.replica_rank = replica_rank
         path = getattr(model_config, "local_path", None) or model_config.path
-        torch.manual_seed(int(getattr(self.config, "seed", 0) or 0) + replica_rank)
         self.model = AutoModelForCausalLM.from_pretrained(path, torch_dtype=torch.float32, attn_implementation="sdpa")
         self.model.eval()
         generation = getattr(self.model, "generation_config", None)
@@ -249,7 +249,9 @@ class HFRolloutServer:
         self.pad_token_id = getattr(generation, "pad_token_id", None)
         if self.pad_token_id is None:
             self.pad_token_id = self.eos_token_ids[0] if self.eos_token_ids else 0
+        self.seed = int(getattr(self.config, "seed", 0) or 0)
         self.global_steps: int | None = None
+        self._draws: dict[tuple[int, ...], int] = {}
         self._lock = threading.Lock()
 
     # -- veRL's server interface: identity
@@ -294,6 +296,7 @@ class HFRolloutServer:
             kwargs["repetition_penalty"] = rep
         ids = torch.tensor([prompt_ids], dtype=torch.long)
         with self._lock, torch.no_grad():
+            torch.manual_seed(self._request_seed(prompt_ids))
             out = self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **kwargs)
             response = out[0, len(prompt_ids) :].tolist()
             stop = "completed" if response and response[-1] in self.eos_token_ids else "length"
@@ -308,6 +311,16 @@ class HFRolloutServer:
             extra_fields={"global_steps": self.global_steps},
         )
 
+    def _request_seed(self, prompt_ids: list[int]) -> int:
+        """Sampling seed of a request: the k-th request for the same prompt since the last weight sync gets the
+        k-th seed of that prompt (on this replica), so a group's set of responses does not depend on the order its concurrent
+        requests arrive in, and a rerun of the same step draws the same responses."""
+        key = tuple(prompt_ids)
+        k = self._draws.get(key, 0)
+        self._draws[key] = k + 1
+        digest = hashlib.sha256(repr((self.seed, self.replica_rank, self.global_steps, key, k)).encode()).digest()
+        return int.from_bytes(digest[:8], "little") % (2**63)
+
     # -- weights
     def update_weights(self, state: dict[str, torch.Tensor], global_steps: int | None = None) -> str:
         """Load the actor's full weights (HF names); returns the new digest."""
@@ -320,6 +333,7 @@ class HFRolloutServer:
                 for name, tensor in state.items():
                     own[name].copy_(tensor.to(own[name].dtype))
             self.global_steps = global_steps
+            self._draws.clear()
             digest = weights_digest(self.model)
         trace = os.environ.get(TRACE_ENV)
         if trace:
@@ -442,6 +456,16 @@ def __getattr__(name: str):
 # ----------------------------------------------------------------------------- registration
 
 
+def use_host_cores(sharers: int = 1) -> int:
+    """Give torch this process's share of the host's cores. Ray starts actors without a CPU request with
+    ``OMP_NUM_THREADS=1``; on the CPU the actor's update and the rollout's generation are the compute, and they run
+    one after the other, so each takes the cores (split between the ranks of one node)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = max(1, cores // max(1, sharers))
+    torch.set_num_threads(threads)
+    return threads
+
+
 def _patch_process_group(module) -> None:
     """Wrap ``module.initialize_global_process_group_ray`` to use ``cpu:gloo`` on the CPU (see module doc)."""
     import verl
@@ -457,6 +481,7 @@ def _patch_process_group(module) -> None:
         )
 
     def initialize_global_process_group_ray(timeout_second=None, backend=None):
+        use_host_cores(int(os.environ.get("RAY_LOCAL_WORLD_SIZE") or os.environ.get("WORLD_SIZE") or 1))
         return original(timeout_second=timeout_second, backend=backend or "cpu:gloo")
 
     initialize_global_process_group_ray._qwenlong_cpu = True

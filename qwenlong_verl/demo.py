@@ -1,11 +1,12 @@
-"""``qwenlong-verl demo``: the main job's CPU path, end to end, in a couple of minutes.
+"""``qwenlong-verl demo``: the main job on a CPU, end to end and for real, in a few minutes.
 
-synthesise a small verifiable corpus → prepare phase windows with the builtin tokenizer → a retrospective
-phase transition from a simulated difficulty ledger → score sample responses with the hybrid reward (rule
-only unless a judge URL is set) → ``plan`` every phase of a recipe on that data → a report folder.
+synthesise a small verifiable corpus → prepare phase windows with the builtin tokenizer → **really train** two
+curriculum phases with stock veRL on the CPU backend (``recipes/cpu_smoke.yaml``: tiny random Qwen2, task balance,
+task-norm advantage, AEPO, the hybrid reward) → the retrospective transition drawn from phase 1's real ledger →
+phase 2 from phase 1's merged actor → score sample responses with the hybrid reward → a report folder with the
+per-step figures veRL logged (reward, entropy, grad norm, response length) and the ledger's difficulties.
 
-Nothing here is simulated except the rollouts' rewards in the ledger (a CPU cannot roll out a policy); every
-other step runs the same code a GPU run does.
+The training part is ``qwenlong-verl train``, so a demo that was interrupted resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +23,15 @@ from qwenlong_verl.rewards.keys import ENV_URLS
 
 logger = logging.getLogger(__name__)
 
-DEMO_PHASES = (4096, 8192)
-DEMO_RECIPE = "demo_cpu"
+DEMO_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "cpu_smoke.yaml"
+"""The recipe the demo trains (a checkout's ``recipes/``)."""
+TRAINING_FIGURES = (
+    ("critic/score/mean", "reward (mean)"),
+    ("actor/entropy", "entropy"),
+    ("actor/grad_norm", "grad norm"),
+    ("response_length/mean", "response length"),
+)
+"""veRL step metrics plotted per phase: (key in metrics.jsonl, label)."""
 
 Step = Callable[[str], None]
 
@@ -35,11 +42,13 @@ class DemoResult:
 
     out_dir: str
     report: str
+    train_dir: str = ""
     synth_examples: int = 0
     phase_rows: list[int] = field(default_factory=list)
+    steps: dict[str, int] = field(default_factory=dict)
+    """Training steps logged per phase."""
     carried: int = 0
     reward_table: list[dict[str, Any]] = field(default_factory=list)
-    planned_phases: int = 0
     commands: list[str] = field(default_factory=list)
 
 
@@ -138,191 +147,42 @@ def _write_report(result: DemoResult, sections: list[str], path: Path) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-# ----------------------------------------------------------------------------- the demo
+# ----------------------------------------------------------------------------- training figures
 
 
-def run_demo(
-    out_dir: str | Path = "outputs/demo",
-    n: int = 60,
-    seed: int = 0,
-    judge_kwargs: dict | None = None,
-    step: Step | None = None,
-) -> DemoResult:
-    """Run the whole CPU path into ``out_dir``; ``step(message)`` is called as each stage starts."""
-    from qwenlong_verl.data.prepare import prepare
-    from qwenlong_verl.data.synth import synth
-
-    say = step or (lambda message: logger.info("%s", message))
-    out = Path(out_dir)
-    report_dir = out / "report"
-    report_dir.mkdir(parents=True, exist_ok=True)
-    result = DemoResult(out_dir=str(out), report=str(report_dir / "report.md"))
-    sections: list[str] = []
-
-    say(f"synthesising {n} verifiable long-context questions")
-    corpus = out / "synth.jsonl"
-    stats = synth(corpus, n=n, min_tokens=2000, max_tokens=DEMO_PHASES[-1] - 1200, seed=seed)
-    result.synth_examples = stats.examples
-    sections += [
-        "## 1. Synthetic corpus",
-        "",
-        f"{stats.examples} questions, {stats.document_tokens:,} document tokens, tasks "
-        + ", ".join(f"{k} {v}" for k, v in sorted(stats.tasks.items()))
-        + f" (`{corpus}`).",
-        "",
-    ]
-
-    say("preparing phase windows with the builtin tokenizer")
-    data_dir = out / "data"
-    prepared = prepare([str(corpus)], str(data_dir), tokenizer="builtin", phases=list(DEMO_PHASES))
-    result.phase_rows = [p.rows for p in prepared.phase_stats]
-    (report_dir / "lengths.png").write_bytes((data_dir / prepared.histogram).read_bytes())
-    sections += ["## 2. Phase windows", "", "| phase | window (tokens) | rows | tasks |", "|---|---|---|---|"]
-    for p in prepared.phase_stats:
-        tasks = ", ".join(f"{k} {v}" for k, v in sorted(p.tasks.items()))
-        sections.append(f"| {p.phase} | ({p.min_exclusive:,}, {p.max_inclusive:,}] | {p.rows} | {tasks} |")
-    sections += ["", "![input lengths per phase](lengths.png)", ""]
-
-    say("simulating phase-1 rollouts into a difficulty ledger, then the retrospective transition")
-    carried_section, phase_files, carry = _retrospective_transition(prepared.phase_files, out, report_dir, seed)
-    result.carried = carry.carried
-    sections += carried_section
-
-    judged = bool(judge_kwargs) or bool(os.getenv(ENV_URLS, "").strip())
-    say("scoring sample responses with the hybrid reward" + (" (judge on)" if judged else " (rules only)"))
-    result.reward_table = score_samples(phase_files, judge_kwargs=judge_kwargs)
-    _plot_rewards(result.reward_table, report_dir / "rewards.png")
-    sections += [
-        "## 4. Hybrid reward on sample responses",
-        "",
-        "| response | n | mean reward | expected | agree |",
-        "|---|---|---|---|---|",
-    ]
-    for r in result.reward_table:
-        sections.append(
-            f"| {r['kind']} | {r['n']} | {r['mean_score']:.2f} | {r['expected']:.0f} | {r['agree']}/{r['n']} |"
-        )
-    sections += ["", "![reward summary](rewards.png)", ""]
-
-    say("planning every phase: veRL config composed and validated by veRL")
-    recipe_path = _write_demo_recipe(out, phase_files)
-    from qwenlong_verl.planning import plan_recipe
-    from qwenlong_verl.recipe import load_recipe
-
-    plans = plan_recipe(load_recipe(recipe_path))
-    result.planned_phases = len(plans)
-    result.commands = [p.command_line for p in plans]
-    sections += ["## 5. Plan", "", f"Recipe `{recipe_path}`; each phase validated by veRL's `validate_config`.", ""]
-    for p in plans:
-        sections += [f"**phase {p.index + 1} ({p.phase.name})**", "", "```bash", p.command_line, "```", ""]
-
-    _write_report(result, sections, Path(result.report))
-    (out / "demo_result.json").write_text(json.dumps(result.__dict__, indent=2), encoding="utf-8")
-    return result
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """``metrics.jsonl`` lines (``{"step", "data"}``), the last line of each step winning (a resumed step)."""
+    by_step: dict[int, dict[str, Any]] = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                entry = json.loads(line)
+                by_step[int(entry["step"])] = entry["data"]
+    return [{"step": step, **by_step[step]} for step in sorted(by_step)]
 
 
-def _write_demo_recipe(out: Path, phase_files: list[str]) -> Path:
-    """The smoke recipe pointed at the demo's data (model path is only validated, never loaded)."""
-    import yaml
+def _plot_training(phases: list[tuple[str, list[dict[str, Any]]]], path: Path) -> None:
+    import matplotlib
 
-    from qwenlong_verl.recipe import load_recipe
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
-    root = Path(__file__).resolve().parents[1] / "recipes" / "smoke_1gpu.yaml"
-    base = yaml.safe_load(root.read_text()) if root.exists() else None
-    if base is None:
-        raise FileNotFoundError(f"{root} is missing; the demo plans the shipped smoke recipe on its own data")
-    base["name"] = DEMO_RECIPE
-    base["output_dir"] = str(out / "run")
-    for phase, path in zip(base["phases"], phase_files, strict=False):
-        phase["train_files"] = [path]
-    path = out / f"{DEMO_RECIPE}.yaml"
-    path.write_text(yaml.safe_dump(base, sort_keys=False), encoding="utf-8")
-    load_recipe(path)
-    return path
-
-
-def _simulated_pass_rate(rng: random.Random, task: str, tokens: int) -> float:
-    """A stand-in policy: longer inputs and aggregation questions are harder."""
-    base = {"numeric": 0.35, "choice": 0.7, "qa": 0.55}.get(task, 0.5)
-    return min(1.0, max(0.0, base - tokens / 40000 + rng.uniform(-0.3, 0.3)))
-
-
-def simulated_ledger(phase_file: str, phase: str, seed: int, steps: int = 3, rollouts: int = 8):
-    """Ledger records as the trainer would write them for ``steps`` passes over a phase's data."""
-    from qwenlong_verl.curriculum.ledger import LedgerRecord
-    from qwenlong_verl.curriculum.retrospective import read_rows, row_index
-
-    rng = random.Random(f"demo-ledger:{seed}")
-    records = []
-    rows = read_rows([phase_file])
-    rates = {
-        row_index(r, phase): _simulated_pass_rate(rng, r["extra_info"]["task"], r["extra_info"]["input_tokens"])
-        for r in rows
-    }
-    for step in range(1, steps + 1):
-        for row in rows:
-            info = row["extra_info"]
-            index = row_index(row, phase)
-            passed = sum(rng.random() < rates[index] for _ in range(rollouts))
-            mean = passed / rollouts
-            records.append(
-                LedgerRecord(
-                    phase=phase,
-                    step=step,
-                    uid=f"demo-{step}-{index}",
-                    index=index,
-                    task=info["task"],
-                    data_source=row["data_source"],
-                    n=rollouts,
-                    mean_reward=mean,
-                    reward_std=(mean * (1 - mean)) ** 0.5,
-                    pass_rate=mean,
-                    mean_response_length=float(rng.randint(300, 2000)),
-                    retro=False,
-                    trained=True,
-                )
-            )
-    return records
-
-
-def _retrospective_transition(phase_files: list[str], out: Path, report_dir: Path, seed: int):
-    """Phase 1's simulated ledger → phase 2's data with hard phase-1 examples carried over."""
-    from qwenlong_verl.curriculum.config import CurriculumConfig
-    from qwenlong_verl.curriculum.ledger import DifficultyLedger
-    from qwenlong_verl.curriculum.retrospective import carry_over, read_rows, write_rows
-    from qwenlong_verl.recipe import RetrospectiveConfig
-
-    # where the trainer mode writes phase 1's ledger under the demo recipe (output_dir <out>/run)
-    ledger = DifficultyLedger(CurriculumConfig().resolved_ledger_path(str(out / "run" / "phase1" / "checkpoints")))
-    if ledger.path.exists():
-        ledger.path.unlink()
-    ledger.append(simulated_ledger(phase_files[0], "phase1", seed))
-    own = read_rows([phase_files[1]])
-    carried, report = carry_over(
-        own,
-        [("phase1", 1, [phase_files[0]], ledger.read())],
-        RetrospectiveConfig(ratio=0.5, seed=seed + 1),
-        "phase2",
-        2,
-    )
-    phase2 = out / "data" / "phase2_with_retrospective.parquet"
-    write_rows(own + carried, phase2, like=[phase_files[1]])
-    (report_dir / "retrospective.json").write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
-    _plot_difficulty(ledger.read(), set(report.indices), report_dir / "difficulty.png")
-    section = [
-        "## 3. Retrospective transition (phase 1 → phase 2)",
-        "",
-        f"Ledger `{ledger.path}`: {len(ledger.read())} records (rollout rewards simulated; everything else is the",
-        "code a GPU run uses). Phase 2 = its own window's rows + hard phase-1 rows drawn ∝ difficulty:",
-        "",
-        "```",
-        report.summary(),
-        "```",
-        "",
-        "![difficulty of phase-1 examples, carried ones highlighted](difficulty.png)",
-        "",
-    ]
-    return section, [phase_files[0], str(phase2)], report
+    fig, axes = plt.subplots(1, len(TRAINING_FIGURES), figsize=(12, 3))
+    for ax, (key, label) in zip(axes, TRAINING_FIGURES, strict=True):
+        offset = 0
+        for name, rows in phases:
+            xs = [offset + r["step"] for r in rows if r.get(key) is not None]
+            ys = [r[key] for r in rows if r.get(key) is not None]
+            ax.plot(xs, ys, marker="o", label=name)
+            offset += max((r["step"] for r in rows), default=0)
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("step (phases in order)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=7)
+    fig.suptitle("Real veRL steps on the CPU (metrics.jsonl)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _plot_difficulty(records, carried: set[int], path: Path) -> None:
@@ -339,10 +199,121 @@ def _plot_difficulty(records, carried: set[int], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 3.2))
     bins = [i / 10 for i in range(11)]
     ax.hist([rest, kept], bins=bins, stacked=True, color=["#bbbbbb", "#c44e52"], label=["not carried", "carried"])
-    ax.set_xlabel("difficulty = 1 − mean reward (phase 1)")
+    ax.set_xlabel("difficulty = 1 − mean reward (phase 1, real rollouts)")
     ax.set_ylabel("examples")
     ax.legend(fontsize=8)
     ax.set_title("Retrospective sampling: carried examples")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- the demo
+
+
+def run_demo(
+    out_dir: str | Path = "outputs/demo",
+    judge_kwargs: dict | None = None,
+    step: Step | None = None,
+    recipe_path: str | Path = DEMO_RECIPE,
+) -> DemoResult:
+    """Train the CPU recipe into ``<out_dir>/train`` (resuming an earlier demo there) and write the report;
+    ``step(message)`` is called as each stage starts and with ``train``'s progress lines."""
+    from qwenlong_verl.curriculum import layout
+    from qwenlong_verl.curriculum.ledger import DifficultyLedger
+    from qwenlong_verl.orchestrate import phase_ledger_path, train
+    from qwenlong_verl.recipe import load_recipe
+
+    say = step or (lambda message: logger.info("%s", message))
+    out = Path(out_dir)
+    report_dir = out / "report"
+    report_dir.mkdir(parents=True, exist_ok=True)
+    recipe = load_recipe(recipe_path)
+    recipe.output_dir = str(out / "train")
+    result = DemoResult(out_dir=str(out), report=str(report_dir / "report.md"), train_dir=recipe.output_dir)
+    sections: list[str] = []
+
+    say(f"training {recipe.name} for real on the CPU ({len(recipe.phases)} phases): {recipe.description}")
+    reports = train(recipe, echo=say)
+    result.commands = [r.command_line for r in reports]
+
+    data_dir = layout.prepared_dir(recipe)
+    stats = json.loads((data_dir / "stats.json").read_text())
+    synth_rows = (data_dir / layout.SYNTH_FILE).read_text().splitlines()
+    result.synth_examples = len(synth_rows)
+    result.phase_rows = [p["rows"] for p in stats["phase_stats"]]
+    sections += [
+        "## 1. Data",
+        "",
+        f"{result.synth_examples} synthetic questions (`{data_dir / layout.SYNTH_FILE}`), prepared into phase windows "
+        f"with the {stats['tokenizer']} tokenizer:",
+        "",
+        "| phase | window (tokens) | rows | tasks |",
+        "|---|---|---|---|",
+    ]
+    for p in stats["phase_stats"]:
+        tasks = ", ".join(f"{k} {v}" for k, v in sorted(p["tasks"].items()))
+        sections.append(f"| {p['phase']} | ({p['min_exclusive']:,}, {p['max_inclusive']:,}] | {p['rows']} | {tasks} |")
+    if stats.get("histogram"):
+        (report_dir / "lengths.png").write_bytes((data_dir / stats["histogram"]).read_bytes())
+        sections += ["", "![input lengths per phase](lengths.png)"]
+    sections.append("")
+
+    say("reading the figures veRL logged at each step")
+    phases = [(p.name, read_metrics(layout.metrics_file(recipe, i))) for i, p in enumerate(recipe.phases)]
+    result.steps = {name: len(rows) for name, rows in phases}
+    _plot_training(phases, report_dir / "training.png")
+    sections += [
+        "## 2. Training (stock veRL main_ppo, trainer mode qwenlong, CPU backend)",
+        "",
+        "| phase | step | reward | entropy | grad norm | response length | step time (s) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, rows in phases:
+        for r in rows:
+            cells = [f"{r.get(key, float('nan')):.4g}" for key, _ in TRAINING_FIGURES]
+            sections.append(f"| {name} | {r['step']} | {' | '.join(cells)} | {r.get('timing_s/step', 0):.1f} |")
+    sections += ["", "![per-step figures](training.png)", ""]
+
+    say("the retrospective transition, from phase 1's real difficulty ledger")
+    sections += ["## 3. Retrospective transition", ""]
+    for i, phase in enumerate(recipe.phases):
+        if phase.retrospective is None:
+            continue
+        carry = json.loads((layout.phase_data_dir(recipe, i) / layout.REPORT_FILE).read_text())
+        result.carried += int(carry["carried"])
+        (report_dir / "retrospective.json").write_text(json.dumps(carry, indent=2), encoding="utf-8")
+        from qwenlong_verl.planning import plan_phase
+
+        ledger = DifficultyLedger(phase_ledger_path(plan_phase(recipe, i - 1, check=False)))
+        records = ledger.read()
+        _plot_difficulty(records, set(carry["indices"]), report_dir / "difficulty.png")
+        sections += [
+            f"Ledger `{ledger.path}`: {len(records)} records written by the trainer from real rollouts. "
+            f"{phase.name} = its own window's rows + {carry['carried']} hard rows of earlier phases drawn by difficulty.",
+            "",
+            "![difficulty of earlier examples, carried ones highlighted](difficulty.png)",
+            "",
+        ]
+
+    judged = bool(judge_kwargs) or bool(os.getenv(ENV_URLS, "").strip())
+    say("scoring sample responses with the hybrid reward" + (" (judge on)" if judged else " (rules only)"))
+    result.reward_table = score_samples([str(data_dir / p["file"]) for p in stats["phase_stats"]], judge_kwargs=judge_kwargs)
+    _plot_rewards(result.reward_table, report_dir / "rewards.png")
+    sections += [
+        "## 4. Hybrid reward on sample responses",
+        "",
+        "| response | n | mean reward | expected | agree |",
+        "|---|---|---|---|---|",
+    ]
+    for r in result.reward_table:
+        sections.append(
+            f"| {r['kind']} | {r['n']} | {r['mean_score']:.2f} | {r['expected']:.0f} | {r['agree']}/{r['n']} |"
+        )
+    sections += ["", "![reward summary](rewards.png)", "", "## 5. Commands run", ""]
+    for r in reports:
+        sections += [f"**phase {r.number} ({r.name})**", "", "```bash", r.command_line, "```", ""]
+
+    _write_report(result, sections, Path(result.report))
+    (out / "demo_result.json").write_text(json.dumps(result.__dict__, indent=2), encoding="utf-8")
+    return result

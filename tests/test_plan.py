@@ -174,3 +174,36 @@ def test_dynamic_sampling_with_a_colocated_reward_model_fails(tmp_path):
     )
     with pytest.raises(PlanError, match="reward.reward_model.enable_resource_pool=true"):
         plan_phase(load_recipe(path), 0)
+
+
+def test_remove_padding_without_flash_attn_varlen_fails(tmp_path):
+    path = _recipe(tmp_path, **{"+actor_rollout_ref.model.override_config.attn_implementation": "sdpa"})
+    with pytest.raises(PlanError, match=r"use_remove_padding=true packs sequences.*'sdpa'"):
+        plan_phase(load_recipe(path), 0)
+    ok = _recipe(
+        tmp_path,
+        **{
+            "+actor_rollout_ref.model.override_config.attn_implementation": "sdpa",
+            "actor_rollout_ref.model.use_remove_padding": False,
+            "actor_rollout_ref.actor.use_remove_padding": False,
+        },
+    )
+    plan_phase(load_recipe(ok), 0)
+
+
+def test_ray_cpus_the_node_cannot_give_fail_at_plan_time(tmp_path):
+    # veRL 0.9.1 defaults: a GPU bundle asks 3 CPUs, TransferQueue a controller + 8 storage units
+    path = _recipe(tmp_path, **{"+ray_kwargs.ray_init.num_cpus": 4})
+    with pytest.raises(PlanError, match=r"ask for 12 CPUs .* Ray sees 4"):
+        plan_phase(load_recipe(path), 0)
+    fits = _recipe(
+        tmp_path, **{"+ray_kwargs.ray_init.num_cpus": 5, "transfer_queue.backend.SimpleStorage.num_data_storage_units": 1}
+    )
+    plan_phase(load_recipe(fits), 0)
+
+
+def test_gpus_the_machine_does_not_have_are_a_launch_problem(tmp_path):
+    from qwenlong_verl.planning import launch_problem
+
+    plan = plan_phase(load_recipe(_recipe(tmp_path, **{"trainer.n_gpus_per_node": 8})), 0)
+    assert "n_gpus_per_node=8" in (launch_problem(plan.config) or "")

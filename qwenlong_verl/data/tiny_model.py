@@ -4,10 +4,11 @@ No model hub is needed to run veRL for real: this writes a transformers checkpoi
 generation config, tokenizer) that transformers and veRL load like any hub model. Same seed and options, same
 bytes (weights drawn from a seeded generator; the files carry no time stamps).
 
-``answers=True`` writes the variant that makes rewards vary within a group: its output layer prefers a few
-short answer tokens (the choice letters `` A``..`` D``) and the end-of-turn token, so most responses are one
-letter and a four-option question is answered right about one time in four. GRPO then sees groups with
-different rewards, non-zero advantages and a non-zero gradient; a plain random model scores 0 everywhere.
+``answers=True`` writes the variant that makes rewards vary within a group: its output layer prefers the choice
+letters `` A``..`` D`` and, after a letter, end-of-turn about half the time. A one-letter response answers a
+four-option question right one time in four; longer ones score 0 and, with a soft overlong buffer that starts
+after two tokens, a length penalty that grows with their length. GRPO then sees groups with different rewards,
+non-zero advantages and a non-zero gradient in every task; a plain random model scores 0 everywhere.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from pathlib import Path
 
 ANSWER_TEXTS = (" A", " B", " C", " D")
 """Texts whose tokens the ``answers`` variant prefers (each one token in the builtin tokenizer)."""
+STOP_BIAS = 0.17
+"""Pull of end-of-turn after a letter: at temperature 0.7 about an even chance against another letter, so response
+lengths vary (2, 3, 4, ... tokens) and a DAPO overlong buffer gives every group, whatever its task, rewards that
+differ."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,7 @@ def _answer_bias(model, tokenizer, strength: float) -> None:
     """Three residual dimensions the layers never write (their output rows are zeroed) carry the rule "one answer
     letter, then end of turn": dimension 0 is a constant that favours the letters and end-of-turn over the rest of
     the vocabulary, dimension 1 marks "the current token is a letter" (then end-of-turn), dimension 2 marks
-    "it is not" (then a letter). The other weights stay random."""
+    "it is not" (then a letter, never end-of-turn). The other weights stay random."""
     import torch
 
     letters = []
@@ -65,8 +70,7 @@ def _answer_bias(model, tokenizer, strength: float) -> None:
         head[:, :3] = 0.0
         head[:, 0] = -strength
         head[letters + [eos], 0] = strength
-        head[eos, 1], head[eos, 2] = 2 * strength, -2 * strength
-        head[letters, 1] = -2 * strength
+        head[eos, 1], head[eos, 2] = STOP_BIAS, -2 * strength
 
 
 def write_tiny_model(out: str | Path, seed: int = 0, answers: bool = False, spec: TinyModelSpec | None = None) -> Path:
