@@ -213,7 +213,9 @@ def weights_digest(model: torch.nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
-def sequence_log_probs(model: torch.nn.Module, prompt: list[int], response: list[int], temperature: float) -> list[float]:
+def sequence_log_probs(
+    model: torch.nn.Module, prompt: list[int], response: list[int], temperature: float
+) -> list[float]:
     """Log-probs of ``response`` after ``prompt`` from one forward pass, logits divided by ``temperature`` as
     veRL's actor computes them (``temperature`` 1.0 gives raw log-probs)."""
     ids = torch.tensor([prompt + response], dtype=torch.long)
@@ -233,7 +235,6 @@ class HFRolloutServer:
 
     def __init__(self, config: Any, model_config: Any, replica_rank: int):
         from transformers import AutoModelForCausalLM
-
         from verl.utils.config import omega_conf_to_dataclass
 
         use_host_cores()
@@ -299,7 +300,7 @@ class HFRolloutServer:
             torch.manual_seed(self._request_seed(prompt_ids))
             out = self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **kwargs)
             response = out[0, len(prompt_ids) :].tolist()
-            stop = "completed" if response and response[-1] in self.eos_token_ids else "length"
+            stop = "completed" if response and response[-1] in self.eos_token_ids else None  # veRL: None = unknown
             log_probs = None
             if params.get("logprobs"):
                 scale = temperature if (temperature > 0 and self.config.logprobs_mode == "processed_logprobs") else 1.0

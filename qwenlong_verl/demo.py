@@ -298,7 +298,9 @@ def run_demo(
 
     judged = bool(judge_kwargs) or bool(os.getenv(ENV_URLS, "").strip())
     say("scoring sample responses with the hybrid reward" + (" (judge on)" if judged else " (rules only)"))
-    result.reward_table = score_samples([str(data_dir / p["file"]) for p in stats["phase_stats"]], judge_kwargs=judge_kwargs)
+    result.reward_table = score_samples(
+        [str(data_dir / p["file"]) for p in stats["phase_stats"]], judge_kwargs=judge_kwargs
+    )
     _plot_rewards(result.reward_table, report_dir / "rewards.png")
     sections += [
         "## 4. Hybrid reward on sample responses",

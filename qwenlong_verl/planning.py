@@ -288,6 +288,7 @@ def node_cpu_need(config) -> dict[str, int]:
     if use_tq:
         units = ((tq.get("backend") or {}).get("SimpleStorage") or {}).get("num_data_storage_units", 8)
         need["TransferQueue controller + storage units"] = 1 + int(units or 0)
+    need["one free to place the TaskRunner, agent-loop and reward workers"] = 1
     return need
 
 

@@ -282,7 +282,9 @@ def parse_recipe(data: Any, source: str = "<recipe>") -> RecipeConfig:
     if kwargs.get("data") is not None:
         data_kwargs = _build(RecipeDataConfig, kwargs["data"], "data", source)
         if data_kwargs.get("synth") is not None:
-            data_kwargs["synth"] = RecipeSynthConfig(**_build(RecipeSynthConfig, data_kwargs["synth"], "data.synth", source))
+            data_kwargs["synth"] = RecipeSynthConfig(
+                **_build(RecipeSynthConfig, data_kwargs["synth"], "data.synth", source)
+            )
         kwargs["data"] = RecipeDataConfig(**data_kwargs)
     if "base_config" not in kwargs and kwargs.get("kind") in KIND_BASE_CONFIGS:
         kwargs["base_config"] = KIND_BASE_CONFIGS[kwargs["kind"]]

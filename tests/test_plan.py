@@ -192,12 +192,14 @@ def test_remove_padding_without_flash_attn_varlen_fails(tmp_path):
 
 
 def test_ray_cpus_the_node_cannot_give_fail_at_plan_time(tmp_path):
-    # veRL 0.9.1 defaults: a GPU bundle asks 3 CPUs, TransferQueue a controller + 8 storage units
+    # veRL 0.9.1 defaults: a GPU bundle asks 3 CPUs, TransferQueue a controller + 8 storage units, and veRL's
+    # plain actors need one free CPU to be placed
     path = _recipe(tmp_path, **{"+ray_kwargs.ray_init.num_cpus": 4})
-    with pytest.raises(PlanError, match=r"ask for 12 CPUs .* Ray sees 4"):
+    with pytest.raises(PlanError, match=r"ask for 13 CPUs .* Ray sees 4"):
         plan_phase(load_recipe(path), 0)
     fits = _recipe(
-        tmp_path, **{"+ray_kwargs.ray_init.num_cpus": 5, "transfer_queue.backend.SimpleStorage.num_data_storage_units": 1}
+        tmp_path,
+        **{"+ray_kwargs.ray_init.num_cpus": 6, "transfer_queue.backend.SimpleStorage.num_data_storage_units": 1},
     )
     plan_phase(load_recipe(fits), 0)
 

@@ -61,16 +61,18 @@ def test_config_reference_is_current():
 
 @pytest.mark.slow
 def test_quick_start_runs_as_written(tmp_path, cli):
-    """The Quick start block, verbatim, on CPU; only the hub tokenizer becomes the builtin one (no hub here)."""
+    """The Quick start block, verbatim, on CPU; only the hub tokenizer becomes the builtin one (no hub here). `demo`
+    trains for real for minutes: test_cpu_e2e.py runs it (on its trained run folder), so it is not repeated here."""
     block = README.split("## Quick start", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
     steps = [c for c in _bash_commands("```bash\n" + block + "```") if c.startswith("qwenlong-verl ")]
     assert [s.split()[1] for s in steps] == ["doctor", "demo", "synth", "prepare", "plan", "train"]
     (tmp_path / "recipes").symlink_to(ROOT / "recipes")
     for step in steps:
+        if step.split()[1] == "demo":
+            continue
         args = shlex.split(step.replace("--tokenizer Qwen/Qwen2.5-0.5B-Instruct", "--tokenizer builtin"))[1:]
         out = cli(*args, cwd=tmp_path, timeout=300)
         assert out.returncode == 0, f"{step}\n{out.stdout}{out.stderr}"
         assert "warning" not in out.stdout.lower() or args[0] != "train", out.stdout  # the data exists by then
-    assert (tmp_path / "outputs/demo/report/report.md").is_file()
     assert (tmp_path / "outputs/smoke_1gpu/data/phase1.parquet").is_file()
     assert (tmp_path / "outputs/smoke_1gpu/data/phase2.parquet").is_file()

@@ -119,7 +119,13 @@ def _show(value) -> str:
 def render() -> str:
     from qwenlong_verl.algos.config import AlgosConfig
     from qwenlong_verl.curriculum.config import CurriculumConfig
-    from qwenlong_verl.recipe import PhaseConfig, RecipeConfig, RecipeDataConfig, RetrospectiveConfig
+    from qwenlong_verl.recipe import (
+        PhaseConfig,
+        RecipeConfig,
+        RecipeDataConfig,
+        RecipeSynthConfig,
+        RetrospectiveConfig,
+    )
     from qwenlong_verl.rewards.judge import JudgeConfig
     from qwenlong_verl.rewards.manager import OverlongBufferConfig, QwenLongRewardConfig
 
@@ -130,6 +136,7 @@ def render() -> str:
         *dataclass_table(PhaseConfig, "phases[].")[2:],
         *dataclass_table(RetrospectiveConfig, "phases[].retrospective.")[2:],
         *dataclass_table(RecipeDataConfig, "data.")[2:],
+        *dataclass_table(RecipeSynthConfig, "data.synth.")[2:],
         "",
         "#### `qwenlong.curriculum.*` — the `qwenlong` trainer mode (`train` sets the phase keys per phase)",
         "",

@@ -74,7 +74,11 @@ class CurriculumConfig(BaseConfig):
             raise ValueError(f"ledger_path must be a path string (empty for the default), got {self.ledger_path!r}")
         if not isinstance(self.metrics_path, str):
             raise ValueError(f"metrics_path must be a path string (empty for the default), got {self.metrics_path!r}")
-        if isinstance(self.max_gen_batches, bool) or not isinstance(self.max_gen_batches, int) or self.max_gen_batches < 1:
+        if (
+            isinstance(self.max_gen_batches, bool)
+            or not isinstance(self.max_gen_batches, int)
+            or self.max_gen_batches < 1
+        ):
             raise ValueError(f"max_gen_batches must be an integer >= 1, got {self.max_gen_batches!r}")
         if not isinstance(self.pass_key, str):
             raise ValueError(f"pass_key must be a string, got {self.pass_key!r}")
