@@ -720,11 +720,12 @@ def _train_phase(recipe, plan: PhasePlan, state: RunState, report: PhaseReport, 
             name, status=TRAINING, fingerprint=_fingerprint(plan), launches=launches, model_in=report.model_path
         )
         echo(f"{where}: launching veRL (attempt {launches})")
-        from qwenlong_verl.planning import launch_problem
+        if recipe.kind == "rl" and report.command[1:3] == ["-m", "verl.trainer.main_ppo"]:
+            from qwenlong_verl.planning import launch_problem  # veRL starts Ray here (a launcher may go elsewhere)
 
-        problem = launch_problem(plan.config)
-        if problem:
-            raise TrainError(f"{where}: {problem}")
+            problem = launch_problem(plan.config)
+            if problem:
+                raise TrainError(f"{where}: {problem}")
         code = _run(report.command, f"{where} training", env=launch_env(plan))
         if code != 0:
             raise TrainError(

@@ -207,5 +207,8 @@ def test_ray_cpus_the_node_cannot_give_fail_at_plan_time(tmp_path):
 def test_gpus_the_machine_does_not_have_are_a_launch_problem(tmp_path):
     from qwenlong_verl.planning import launch_problem
 
-    plan = plan_phase(load_recipe(_recipe(tmp_path, **{"trainer.n_gpus_per_node": 8})), 0)
-    assert "n_gpus_per_node=8" in (launch_problem(plan.config) or "")
+    recipe = _recipe(tmp_path, **{"trainer.n_gpus_per_node": 8, "+ray_kwargs.ray_init.num_cpus": 64})
+    plan = plan_phase(load_recipe(recipe), 0)
+    assert "trainer.n_gpus_per_node=8 but GPUs visible to torch (CUDA_VISIBLE_DEVICES) is 0" in launch_problem(
+        plan.config
+    )

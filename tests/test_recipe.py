@@ -146,6 +146,7 @@ def test_curriculum_keys_and_where_each_phase_reads_its_data():
         "qwenlong.curriculum.phase": "long",
         "qwenlong.curriculum.phase_number": 2,
         "qwenlong.curriculum.task_balance": False,
+        "qwenlong.curriculum.metrics_path": "runs/c/long/metrics.jsonl",
     }
 
 
@@ -183,7 +184,7 @@ DELETE = object()
         ({"phases__1__retrospective": {"ratoi": 0.2}}, "phases[1].retrospective.ratoi (did you mean 'ratio'?)"),
         ({"phases__1__retrospective": "yes"}, "phases[1].retrospective must be a mapping"),
         ({"phases__0__task_balance": "yes"}, "phases[0].task_balance must be true or false"),
-        ({"data__inputs": []}, "data.inputs is empty"),
+        ({"data__inputs": []}, "data: needs inputs (source files for prepare) or synth"),
         ({"data__inptus": ["x"]}, "data.inptus (did you mean 'inputs'?)"),
         ({"data__val_size": -1}, "data.val_size must be >= 0"),
         ({"phases__1__max_prompt_length": 1000}, "with a data: section the phases' max_prompt_length must strictly"),
@@ -205,3 +206,23 @@ def test_plain_sync_mode_stays_possible_without_curriculum_features():
     data = copy.deepcopy(BASE)
     data["overrides"] = {"trainer.v1.trainer_mode": "sync"}
     assert parse_recipe(data, "x.yaml").overrides["trainer.v1.trainer_mode"] == "sync"
+
+
+def test_generated_data_and_a_tiny_model_need_no_files():
+    from qwenlong_verl.curriculum import layout
+    from qwenlong_verl.recipe import RecipeSynthConfig
+
+    data = copy.deepcopy(CURRICULUM)
+    data["model_path"] = "tiny-answers"
+    data["data"] = {"synth": {"n": 12, "min_tokens": 1500, "max_tokens": 2000, "tasks": ["choice"]}}
+    r = parse_recipe(data, "s.yaml")
+    assert r.data.inputs == [] and r.data.synth == RecipeSynthConfig(
+        n=12, min_tokens=1500, max_tokens=2000, tasks=["choice"]
+    )
+    assert layout.start_model_path(r) == "runs/c/tiny_model"
+    data["data"]["synth"]["min_tokens"] = 3000
+    with pytest.raises(RecipeError, match="data.synth: n must be >= 1 and min_tokens <= max_tokens"):
+        parse_recipe(copy.deepcopy(data), "s.yaml")
+    data["data"]["synth"] = {"n": 3, "maxtokens": 9}
+    with pytest.raises(RecipeError, match=r"data.synth.maxtokens \(did you mean 'max_tokens'\?\)"):
+        parse_recipe(data, "s.yaml")

@@ -113,11 +113,12 @@ class CurriculumStages:
         return self.__dict__.setdefault("_qwenlong_refill", {"prompts": 0})
 
     def _refill_bound(self) -> int:
-        """Prompts one step may refill: generation batches (veRL's ``max_num_gen_batches``, else ours) x batch."""
+        """Prompts one step may refill: batches (veRL's ``max_num_gen_batches``, else ours) x the larger of the
+        training and generation batch (v1 may fetch refills one prompt at a time)."""
         groups = (self.config.get("algorithm") or {}).get("filter_groups") or {}
         batches = int(groups.get("max_num_gen_batches") or 0) or self.curriculum_config.max_gen_batches
-        gen_batch = self.config.data.get("gen_batch_size") or self.config.data.train_batch_size
-        return batches * int(gen_batch)
+        batch = max(int(self.config.data.get("gen_batch_size") or 0), int(self.config.data.train_batch_size))
+        return batches * batch
 
     def _bounded_refill(self, refill: Callable[[int], Any]) -> Callable[[int], Any]:
         def refill_fn(num_prompts: int):
@@ -130,7 +131,7 @@ class CurriculumStages:
                 raise DynamicSamplingExhausted(
                     f"phase {cfg.phase_number} ({cfg.phase}), step {self.global_steps}: DAPO dynamic sampling refilled "
                     f"{state['prompts']} prompts (bound {bound}: algorithm.filter_groups.max_num_gen_batches, else "
-                    f"qwenlong.curriculum.max_gen_batches, x the generation batch) and still has no full batch; "
+                    f"qwenlong.curriculum.max_gen_batches, x the batch) and still has no full batch; "
                     f"{dropped} of {seen} prompt groups had zero reward variance ({dropped / max(seen, 1):.0%}). "
                     "The data is too easy or too hard for this policy: filter it by difficulty, raise the bound, or "
                     "set algorithm.filter_groups.enable=false"
