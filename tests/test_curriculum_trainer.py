@@ -295,6 +295,34 @@ def test_groups_dapo_discards_reach_the_ledger_before_veRL_clears_them(stack, tm
     clear_transfer_queue()
 
 
+def test_dapo_refills_are_bounded_and_the_error_names_phase_and_share(stack, tmp_path):
+    """veRL 0.9.1's sync buffer would refill filtered groups forever; the trainer mode's wrapper on the buffer's
+    refill function counts per step and stops past max_gen_batches x the batch."""
+    from verl.trainer.ppo.v1 import get_trainer_cls
+
+    from qwenlong_verl.curriculum.trainer_stages import DynamicSamplingExhausted
+
+    trainer = get_trainer_cls("qwenlong")(make_config(stack, tmp_path, "qwenlong.curriculum.max_gen_batches=2"))
+    assert trainer.replay_buffer.filter_groups_metric == "acc"  # DAPO on: veRL's buffer refills through us
+    assert trainer.replay_buffer.refill_fn.__qualname__.startswith("CurriculumStages._bounded_refill")
+    trainer.global_steps = 3
+    calls: list[int] = []
+    refill = trainer._bounded_refill(calls.append)
+    trainer.on_sample_begin()
+    refill(BATCH)
+    refill(BATCH)
+    with pytest.raises(
+        DynamicSamplingExhausted,
+        match=rf"phase 2 \(long\), step 3: DAPO dynamic sampling refilled {2 * BATCH} prompts \(bound {2 * BATCH}:.*"
+        r"zero reward variance.*algorithm.filter_groups.enable=false",
+    ):
+        refill(1)
+    assert calls == [BATCH, BATCH]
+    trainer.on_sample_begin()  # the next step starts from zero
+    refill(BATCH)
+    assert calls == [BATCH, BATCH, BATCH]
+
+
 # ----------------------------------------------------------------------------- veRL's fit on CPU
 
 
