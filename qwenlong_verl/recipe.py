@@ -174,7 +174,8 @@ class RecipeConfig:
     """Recipe identifier, used for the output folder and experiment names."""
 
     model_path: str
-    """Initial actor weights (``actor_rollout_ref.model.path``): a hub name or a local folder."""
+    """Initial actor weights (``actor_rollout_ref.model.path``): a hub name or a local folder; ``tiny`` or
+    ``tiny-answers``: a tiny random Qwen2 that ``train`` writes into the run folder (CPU smoke tests, docs/cpu.md)."""
 
     phases: list[PhaseConfig]
     """Phases in training order, with non-decreasing windows."""
