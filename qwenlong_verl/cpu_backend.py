@@ -323,8 +323,8 @@ class HFRolloutServer:
         return int.from_bytes(digest[:8], "little") % (2**63)
 
     # -- weights
-    def update_weights(self, state: dict[str, torch.Tensor], global_steps: int | None = None) -> str:
-        """Load the actor's full weights (HF names); returns the new digest."""
+    def update_weights(self, state: dict[str, torch.Tensor], global_steps: int | None = None) -> str | None:
+        """Load the actor's full weights (HF names); with :data:`TRACE_ENV` set, returns and traces the digest."""
         with self._lock:
             own = self.model.state_dict()
             unknown = sorted(set(state) - set(own))
@@ -335,12 +335,14 @@ class HFRolloutServer:
                     own[name].copy_(tensor.to(own[name].dtype))
             self.global_steps = global_steps
             self._draws.clear()
+            trace = os.environ.get(TRACE_ENV)
+            if not trace:  # hashing every weight is for the trace only, not for each training step
+                logger.info("hf rollout %d: weights synced for step %s", self.replica_rank, global_steps)
+                return None
             digest = weights_digest(self.model)
-        trace = os.environ.get(TRACE_ENV)
-        if trace:
-            line = json.dumps({"replica": self.replica_rank, "global_steps": global_steps, "digest": digest})
-            with open(trace, "a") as handle:
-                handle.write(line + "\n")
+        line = json.dumps({"replica": self.replica_rank, "global_steps": global_steps, "digest": digest})
+        with open(trace, "a") as handle:
+            handle.write(line + "\n")
         logger.info("hf rollout %d: weights synced for step %s (digest %s)", self.replica_rank, global_steps, digest)
         return digest
 
@@ -439,9 +441,12 @@ def _adapter_class():
         async def update_weights(self, weights, wire_format: str = "named_tensors", **kwargs):
             if wire_format != "named_tensors":
                 raise ValueError(f"the hf CPU rollout takes full named tensors, not {wire_format!r}")
-            state = {name: tensor.detach().to("cpu").clone() for name, tensor in weights}  # every rank gathers
-            if self.is_leader_rank:
-                await self.server.update_weights.remote(state, kwargs.get("global_steps"))
+            if not self.is_leader_rank:  # every rank must walk the generator (it gathers shards); one sends
+                for _ in weights:
+                    pass
+                return
+            state = {name: tensor.detach().to("cpu").clone() for name, tensor in weights}
+            await self.server.update_weights.remote(state, kwargs.get("global_steps"))
 
     return HFServerAdapter
 
