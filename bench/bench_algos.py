@@ -73,9 +73,9 @@ def main() -> int:
     torch.set_num_threads(1)
     from verl.trainer.ppo.core_algos import get_adv_estimator_fn
 
-    import qwenlong_verl.plugin  # noqa: F401  (registers grpo_task_norm, as `import verl` does)
-    from qwenlong_verl.algos.entropy_mask import AepoController, mask_negative_gradients
-    from qwenlong_verl.algos.task_norm import task_norm_advantage
+    import qwenlong_verl.worker.plugin  # noqa: F401  (registers grpo_task_norm, as `import verl` does)
+    from qwenlong_verl.worker.algos.entropy_mask import AepoController, mask_negative_gradients
+    from qwenlong_verl.worker.algos.task_norm import task_norm_advantage
 
     rewards, mask, uids, tasks = make_batch()
     n = rewards.shape[0]

@@ -56,9 +56,9 @@ MODES = {
 
 
 def setup(work: Path) -> tuple[Path, Path]:
-    from qwenlong_verl.data.prepare import prepare
-    from qwenlong_verl.data.synth import synth
-    from qwenlong_verl.data.tiny_model import write_tiny_model
+    from qwenlong_verl.driver.data.prepare import prepare
+    from qwenlong_verl.driver.data.synth import synth
+    from qwenlong_verl.driver.data.tiny_model import write_tiny_model
 
     model = write_tiny_model(work / "model", seed=0, answers=True)
     synth(work / "synth.jsonl", n=18, min_tokens=1500, max_tokens=2000, seed=0)

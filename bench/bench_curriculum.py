@@ -36,7 +36,7 @@ def bench_ledger() -> bool:
     import torch
     from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage
 
-    from qwenlong_verl.curriculum.ledger import DifficultyLedger, group_records, step_metrics
+    from qwenlong_verl.worker.curriculum.ledger import DifficultyLedger, group_records, step_metrics
 
     prompts, n, length = 128, 8, 512
     rng = np.random.default_rng(0)
@@ -81,7 +81,7 @@ def bench_sampler() -> bool:
     from torchdata.stateful_dataloader import StatefulDataLoader
     from torchdata.stateful_dataloader.sampler import RandomSampler
 
-    from qwenlong_verl.curriculum.task_balance import TaskBalancedSampler
+    from qwenlong_verl.worker.curriculum.task_balance import TaskBalancedSampler
 
     rows = 20_000
     labels = ["qa"] * 9_000 + ["numeric"] * 6_000 + ["choice"] * 5_000
@@ -103,9 +103,9 @@ def bench_sampler() -> bool:
 
 
 def bench_retrospective() -> bool:
-    from qwenlong_verl.curriculum.ledger import LedgerRecord
-    from qwenlong_verl.curriculum.retrospective import choose_carry, example_difficulties
-    from qwenlong_verl.recipe import RetrospectiveConfig
+    from qwenlong_verl.driver.recipe import RetrospectiveConfig
+    from qwenlong_verl.driver.retrospective import choose_carry, example_difficulties
+    from qwenlong_verl.worker.curriculum.ledger import LedgerRecord
 
     examples = 100_000
     rng = np.random.default_rng(0)

@@ -22,8 +22,8 @@ PREPARE_GOAL = 5_000_000  # prompt tokens per minute, default (in-process) path
 
 
 def main() -> int:
-    from qwenlong_verl.data.prepare import prepare
-    from qwenlong_verl.data.synth import _count_tokens, synth
+    from qwenlong_verl.driver.data.prepare import prepare
+    from qwenlong_verl.driver.data.synth import _count_tokens, synth
 
     ok = True
     with tempfile.TemporaryDirectory() as tmp:

@@ -77,8 +77,8 @@ async def bare(url: str) -> None:
 
 
 async def ours(url: str, out: Path) -> None:
-    from qwenlong_verl.eval.generate import GenerationConfig, SampleRequest, generate
-    from qwenlong_verl.eval.store import JsonlAppender
+    from qwenlong_verl.driver.eval.generate import GenerationConfig, SampleRequest, generate
+    from qwenlong_verl.driver.eval.store import JsonlAppender
 
     cfg = GenerationConfig(base_url=url, model="policy", concurrency=CONCURRENCY)
     requests = [SampleRequest(f"bench/{i}", 0, MESSAGES) for i in range(REQUESTS)]
@@ -116,7 +116,7 @@ def bench_client(tmp: Path) -> bool:
 
 
 def bench_resume(tmp: Path) -> bool:
-    from qwenlong_verl.eval.generate import pending_from_file
+    from qwenlong_verl.driver.eval.generate import pending_from_file
 
     path = tmp / "generations.jsonl"
     items, n = 6250, 8
@@ -153,9 +153,9 @@ def bench_resume(tmp: Path) -> bool:
 def bench_truncation() -> bool:
     import random
 
-    from qwenlong_verl.data.tokenizer import load_tokenizer
-    from qwenlong_verl.eval.benchmarks import EvalItem
-    from qwenlong_verl.eval.truncate import fit_prompts
+    from qwenlong_verl.driver.data.tokenizer import load_tokenizer
+    from qwenlong_verl.driver.eval.benchmarks import EvalItem
+    from qwenlong_verl.driver.eval.truncate import fit_prompts
 
     tok = load_tokenizer("builtin")
     rng = random.Random(0)

@@ -36,13 +36,13 @@ def import_times() -> tuple[float, float]:
 def plugin_module_time() -> float:
     """Cumulative import time of our entry-point module alone (``python -X importtime``), in seconds."""
     out = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import qwenlong_verl.plugin"], capture_output=True, text=True
+        [sys.executable, "-X", "importtime", "-c", "import qwenlong_verl.worker.plugin"], capture_output=True, text=True
     )
     for line in out.stderr.splitlines():
         parts = [p.strip() for p in line.split("|")]
-        if len(parts) == 3 and parts[2] == "qwenlong_verl.plugin":
+        if len(parts) == 3 and parts[2] == "qwenlong_verl.worker.plugin":
             return int(parts[1]) / 1e6
-    raise RuntimeError("qwenlong_verl.plugin not in -X importtime output")
+    raise RuntimeError("qwenlong_verl.worker.plugin not in -X importtime output")
 
 
 def main() -> int:
@@ -53,12 +53,15 @@ def main() -> int:
     print(f"import verl, with ours   : {ours * 1000:8.1f} ms")
     print(f"added by qwenlong-verl   : {added * 1000:8.1f} ms   (goal <= 300 ms) ratio {ours / base:.3f}x")
     module = plugin_module_time()
-    print(f"qwenlong_verl.plugin alone: {module * 1000:8.1f} ms   (python -X importtime, cumulative)")
+    print(f"qwenlong_verl.worker.plugin alone: {module * 1000:8.1f} ms   (python -X importtime, cumulative)")
     ok = added <= 0.3 and module <= 0.3
     for recipe in sorted((ROOT / "recipes").glob("*.yaml")):
         start = time.perf_counter()
         out = subprocess.run(
-            [sys.executable, "-m", "qwenlong_verl.cli", "plan", str(recipe)], capture_output=True, text=True, cwd=ROOT
+            [sys.executable, "-m", "qwenlong_verl.driver.cli", "plan", str(recipe)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
         )
         took = time.perf_counter() - start
         status = "ok" if out.returncode == 0 else "FAILED"

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qwenlong_verl.rewards import compute_score, compute_score_async  # noqa: E402
+from qwenlong_verl.worker.rewards import compute_score, compute_score_async  # noqa: E402
 
 RESPONSE_CHARS = 40_000
 RULE_SAMPLES = 2000
@@ -141,7 +141,7 @@ class JudgeProcess:
             [
                 sys.executable,
                 "-m",
-                "qwenlong_verl.rewards.judge_server",
+                "qwenlong_verl.worker.rewards.judge_server",
                 "--latency",
                 str(latency_s),
                 "--lifetime",
@@ -186,7 +186,7 @@ def judged_ok(results: list[dict]) -> bool:
 
 
 def bench_judge() -> bool:
-    from qwenlong_verl.rewards.judge import close_clients
+    from qwenlong_verl.worker.rewards.judge import close_clients
 
     servers = [JudgeProcess(JUDGE_LATENCY_S), JudgeProcess(JUDGE_LATENCY_S)]
     try:

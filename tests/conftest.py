@@ -17,7 +17,7 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 120, env: dict
     """Run ``qwenlong-verl`` in a fresh interpreter, as a user would."""
     full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "qwenlong_verl.cli", *args],
+        [sys.executable, "-m", "qwenlong_verl.driver.cli", *args],
         cwd=cwd or ROOT,
         capture_output=True,
         text=True,

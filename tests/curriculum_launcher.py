@@ -68,10 +68,10 @@ def save_checkpoint(ckpt: Path, step: int, state: dict, model: Path) -> None:
 
 
 def main() -> int:
-    from qwenlong_verl.curriculum.config import LEDGER_FILE
-    from qwenlong_verl.curriculum.ledger import DifficultyLedger, LedgerRecord
-    from qwenlong_verl.curriculum.retrospective import read_rows
-    from qwenlong_verl.tasks import task_of
+    from qwenlong_verl.common.tasks import task_of
+    from qwenlong_verl.driver.retrospective import read_rows
+    from qwenlong_verl.worker.curriculum.config import LEDGER_FILE
+    from qwenlong_verl.worker.curriculum.ledger import DifficultyLedger, LedgerRecord
 
     cfg = parse(sys.argv[1:])
     if cfg.get("trainer.resume_mode") != "auto":

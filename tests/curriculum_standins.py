@@ -38,7 +38,7 @@ def make_model_dir(path: Path) -> Path:
     """A local Hugging Face folder veRL's ``HFModelConfig`` accepts: tiny Qwen2 config + the builtin tokenizer."""
     from transformers import AutoTokenizer, Qwen2Config
 
-    from qwenlong_verl.data.tokenizer import builtin_tokenizer_path
+    from qwenlong_verl.driver.data.tokenizer import builtin_tokenizer_path
 
     tok = AutoTokenizer.from_pretrained(builtin_tokenizer_path())
     cfg = Qwen2Config(
@@ -60,8 +60,8 @@ def make_model_dir(path: Path) -> Path:
 
 def make_prepared_data(out: Path, n: int = 60, phases=(2400, 4000)):
     """Synthetic examples (``synth``) split into phase parquet files by ``prepare``, the builtin tokenizer."""
-    from qwenlong_verl.data.prepare import prepare
-    from qwenlong_verl.data.synth import synth
+    from qwenlong_verl.driver.data.prepare import prepare
+    from qwenlong_verl.driver.data.synth import synth
 
     raw = out / "raw.jsonl"
     synth(raw, n=n, min_tokens=1500, max_tokens=3500, seed=0)

@@ -6,9 +6,11 @@ import pytest
 from omegaconf import OmegaConf
 from verl.utils.config import omega_conf_to_dataclass
 
-from qwenlong_verl.algos.config import AlgosConfig, plan_problems
-from qwenlong_verl.planning import PlanError, compose, plan_phase
-from qwenlong_verl.recipe import parse_recipe
+from qwenlong_verl.driver.checks import algorithm_stage_problems as plan_problems
+from qwenlong_verl.driver.compose import compose
+from qwenlong_verl.driver.plan import PlanError, plan_phase
+from qwenlong_verl.driver.recipe import parse_recipe
+from qwenlong_verl.worker.algos.config import AlgosConfig
 
 
 def recipe(base_config="qwenlong_l1", **overrides):
@@ -97,7 +99,7 @@ def test_qwenlong_l1_is_the_dapo_setting():
 
 
 def test_qwenlong_l1_reward_kwargs_are_accepted_by_the_reward_manager():
-    manager = pytest.importorskip("qwenlong_verl.rewards.manager")
+    manager = pytest.importorskip("qwenlong_verl.worker.rewards.manager")
     cfg = _compose("qwenlong_l1", "data.max_response_length=3000")
     settings = manager.QwenLongRewardConfig.from_reward_kwargs(cfg.reward.reward_kwargs)
     assert settings.max_resp_len == 3000 and settings.overlong_buffer_cfg.enable

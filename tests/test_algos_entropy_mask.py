@@ -11,7 +11,7 @@ import torch
 from verl.trainer.ppo.core_algos import get_policy_loss_fn
 from verl.workers.config import FSDPActorConfig
 
-from qwenlong_verl.algos.entropy_mask import (
+from qwenlong_verl.worker.algos.entropy_mask import (
     AepoController,
     batch_entropy,
     mask_negative_gradients,

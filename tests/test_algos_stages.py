@@ -20,7 +20,7 @@ import pytest
 import torch
 from test_algos_task_norm import reference
 
-from qwenlong_verl.planning import compose
+from qwenlong_verl.driver.compose import compose
 
 pytestmark = [
     pytest.mark.slow,
@@ -60,10 +60,10 @@ def make_trainer(tmp_path, *overrides, real=False):
     from torchdata.stateful_dataloader import StatefulDataLoader
     from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
-    from qwenlong_verl.algos.trainer_stages import LongContextAlgoStages
+    from qwenlong_verl.worker.algos.trainer_stages import LongContextAlgoStages
 
     if real:
-        from qwenlong_verl.trainer import QwenLongTrainer as Trainer
+        from qwenlong_verl.worker.trainer import QwenLongTrainer as Trainer
     else:
 
         class Trainer(LongContextAlgoStages, PPOTrainerSync):
@@ -141,7 +141,7 @@ def read(batch, field):
 
 
 def test_labels_from_transfer_queue():
-    from qwenlong_verl.algos.sample_labels import read_sample_labels
+    from qwenlong_verl.worker.algos.sample_labels import read_sample_labels
 
     batch, expected = put_batch()
     labels = read_sample_labels(batch)
@@ -192,7 +192,7 @@ def test_compute_advantage_stage_leaves_other_estimators_to_veRL(tmp_path):
 
 @pytest.mark.parametrize("real", [False, True], ids=["mixin", "QwenLongTrainer"])
 def test_update_actor_masks_in_transfer_queue_before_veRL_updates(tmp_path, real):
-    from qwenlong_verl.algos.entropy_mask import mask_negative_gradients
+    from qwenlong_verl.worker.algos.entropy_mask import mask_negative_gradients
 
     trainer = make_trainer(
         tmp_path,

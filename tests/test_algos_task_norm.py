@@ -15,7 +15,7 @@ from verl.trainer.ppo.core_algos import get_adv_estimator_fn
 from verl.trainer.ppo.ray_trainer import compute_advantage
 from verl.trainer.ppo.v1.utils import compute_advantage_for_multi_trajectories
 
-from qwenlong_verl.algos.task_norm import TaskLabels, provide_task_labels, task_norm_advantage
+from qwenlong_verl.worker.algos.task_norm import TaskLabels, provide_task_labels, task_norm_advantage
 
 EPS = 1e-6
 
@@ -54,7 +54,7 @@ def estimator():
 
 def test_registered_in_veRL_registry():
     # That `import verl` alone registers it in a fresh process is tested for every plugin row in test_plugin.py.
-    from qwenlong_verl.algos import task_norm
+    from qwenlong_verl.worker.algos import task_norm
 
     assert get_adv_estimator_fn("grpo_task_norm") is task_norm.compute_grpo_task_norm_advantage
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from qwenlong_verl.data.tiny_model import write_tiny_model
+from qwenlong_verl.driver.data.tiny_model import write_tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ import verl.workers.engine.fsdp.transformer_impl
 import verl.workers.engine_workers as workers
 out = {
     "platform": get_platform().device_name,
-    "backend_loaded": "qwenlong_verl.cpu_backend" in sys.modules,
+    "backend_loaded": "qwenlong_verl.worker.cpu_backend" in sys.modules,
     "rollout": ("hf", "async") in base._ROLLOUT_REGISTRY,
     "replica": "hf" in replica.RolloutReplicaRegistry._registry,
     "engine": "cpu" in EngineRegistry._engines["language_model"]["fsdp2"],
@@ -71,7 +71,7 @@ def test_cpu_backend_registers_through_verl_registries_only_when_asked():
 def _server(model: Path, **rollout):
     from verl.workers.config import RolloutConfig
 
-    from qwenlong_verl.cpu_backend import HFRolloutServer
+    from qwenlong_verl.worker.cpu_backend import HFRolloutServer
 
     config = RolloutConfig(name="hf", prompt_length=64, response_length=8, **rollout)
 
@@ -123,7 +123,7 @@ def test_group_draws_do_not_depend_on_arrival_order(tiny):
 
 
 def test_weight_sync_changes_the_model_and_rejects_unknown_names(tiny, tmp_path, monkeypatch):
-    from qwenlong_verl.cpu_backend import TRACE_ENV, trace_lines
+    from qwenlong_verl.worker.cpu_backend import TRACE_ENV, trace_lines
 
     monkeypatch.setenv(TRACE_ENV, str(tmp_path / "trace.jsonl"))
     server = _server(tiny)

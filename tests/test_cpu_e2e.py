@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from qwenlong_verl.cpu_backend import TRACE_ENV, trace_lines
+from qwenlong_verl.worker.cpu_backend import TRACE_ENV, trace_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "cpu_smoke.yaml"
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 def _train(out: Path, env: dict) -> subprocess.Popen:
     log = open(out.parent / f"{out.name}-train.log", "ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "qwenlong_verl.cli", "train", str(RECIPE), "--output-dir", str(out)],
+        [sys.executable, "-m", "qwenlong_verl.driver.cli", "train", str(RECIPE), "--output-dir", str(out)],
         cwd=ROOT,
         env=env,
         stdout=log,

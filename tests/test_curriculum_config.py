@@ -7,9 +7,9 @@ import yaml
 from omegaconf import OmegaConf
 from verl.utils.config import omega_conf_to_dataclass
 
-from qwenlong_verl.curriculum.config import LEDGER_FILE, CurriculumConfig
-from qwenlong_verl.planning import PlanError, plan_phase
-from qwenlong_verl.recipe import load_recipe
+from qwenlong_verl.driver.plan import PlanError, plan_phase
+from qwenlong_verl.driver.recipe import load_recipe
+from qwenlong_verl.worker.curriculum.config import LEDGER_FILE, CurriculumConfig
 
 
 def test_defaults_and_ledger_path():

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from qwenlong_verl.curriculum.ledger import DifficultyLedger, LedgerRecord, group_records, step_metrics
+from qwenlong_verl.worker.curriculum.ledger import DifficultyLedger, LedgerRecord, group_records, step_metrics
 
 
 def _records(step: int, phase_number: int = 2, trained: bool = True) -> list[LedgerRecord]:

@@ -22,10 +22,11 @@ import yaml
 from conftest import ROOT
 from curriculum_standins import make_model_dir
 
-from qwenlong_verl.curriculum.ledger import DifficultyLedger
-from qwenlong_verl.curriculum.retrospective import read_rows
-from qwenlong_verl.orchestrate import OutputLock, RunState, TrainError, train
-from qwenlong_verl.recipe import load_recipe
+from qwenlong_verl.driver.recipe import load_recipe
+from qwenlong_verl.driver.retrospective import read_rows
+from qwenlong_verl.driver.run import TrainError, train
+from qwenlong_verl.driver.run.state import OutputLock, RunState
+from qwenlong_verl.worker.curriculum.ledger import DifficultyLedger
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -43,7 +44,7 @@ KILLING_MERGER = (
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     """A tiny local model (config + tokenizer) and 60 synthetic examples of the three tasks."""
-    from qwenlong_verl.data.synth import synth
+    from qwenlong_verl.driver.data.synth import synth
 
     root = tmp_path_factory.mktemp("train")
     model = make_model_dir(root / "model")
@@ -95,7 +96,7 @@ def run_train(recipe: Path, *args: str, **env: str) -> subprocess.CompletedProce
     """``qwenlong-verl train`` in its own session, so a stand-in's killpg takes it and nothing else."""
     full_env = {**os.environ, "COLUMNS": "200", "QWENLONG_VERL_LAUNCHER": LAUNCHER, **env}
     return subprocess.run(
-        [sys.executable, "-m", "qwenlong_verl.cli", "train", str(recipe), *args],
+        [sys.executable, "-m", "qwenlong_verl.driver.cli", "train", str(recipe), *args],
         capture_output=True,
         text=True,
         timeout=400,
@@ -204,7 +205,7 @@ def test_train_dies_its_veRL_child_dies_too(workspace, tmp_path):
     launcher.write_text(f"import os, time\nopen({str(marker)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)\n")
     env = {**os.environ, "QWENLONG_VERL_LAUNCHER": f"{sys.executable} {launcher}"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "qwenlong_verl.cli", "train", str(recipe_path)],
+        [sys.executable, "-m", "qwenlong_verl.driver.cli", "train", str(recipe_path)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -269,7 +270,7 @@ def test_refusals_before_anything_runs(workspace, tmp_path):
 def test_dry_run_of_the_paper_recipe_on_synthetic_data(tmp_path):
     """Acceptance: the QwenLong-L1 recipe as shipped, its data: inputs replaced by synthetic examples (and the
     builtin tokenizer, no hub): every phase's dataset is built and its veRL command printed; nothing launched."""
-    from qwenlong_verl.data.synth import synth
+    from qwenlong_verl.driver.data.synth import synth
 
     synth(tmp_path / "synthetic.jsonl", n=24, min_tokens=12000, max_tokens=30000, seed=1)
     recipe = yaml.safe_load((ROOT / "recipes" / "qwenlong_l1_32b.yaml").read_text())
@@ -315,7 +316,7 @@ def test_state_file_written_by_hand_is_refused_with_the_reason(tmp_path):
 
 
 def test_changed_source_data_is_prepared_again_only_before_training_started(workspace, tmp_path):
-    from qwenlong_verl.orchestrate import ensure_prepared
+    from qwenlong_verl.driver.run.phase_data import ensure_prepared
 
     root, _ = workspace
     raw = tmp_path / "raw.jsonl"

@@ -6,8 +6,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from qwenlong_verl.curriculum.ledger import LedgerRecord
-from qwenlong_verl.curriculum.retrospective import (
+from qwenlong_verl.driver.recipe import RetrospectiveConfig
+from qwenlong_verl.driver.retrospective import (
     Difficulty,
     carry_over,
     choose_carry,
@@ -18,7 +18,7 @@ from qwenlong_verl.curriculum.retrospective import (
     systematic_draw,
     write_rows,
 )
-from qwenlong_verl.recipe import RetrospectiveConfig
+from qwenlong_verl.worker.curriculum.ledger import LedgerRecord
 
 
 def rec(index, mean_reward, pass_rate=None, n=8, step=1, phase="p1", task="qa"):

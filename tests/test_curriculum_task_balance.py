@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torchdata.stateful_dataloader import StatefulDataLoader
 
-from qwenlong_verl.curriculum.task_balance import TaskBalancedSampler
+from qwenlong_verl.worker.curriculum.task_balance import TaskBalancedSampler
 
 LABELS = ["qa"] * 30 + ["numeric"] * 7 + ["choice"] * 13  # 50 rows, imbalanced
 

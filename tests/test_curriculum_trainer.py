@@ -24,9 +24,9 @@ from curriculum_standins import (
     make_prepared_data,
 )
 
-from qwenlong_verl.curriculum.ledger import DifficultyLedger, step_metrics
-from qwenlong_verl.planning import compose
-from qwenlong_verl.tasks import task_of
+from qwenlong_verl.common.tasks import task_of
+from qwenlong_verl.driver.compose import compose
+from qwenlong_verl.worker.curriculum.ledger import DifficultyLedger, step_metrics
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -87,9 +87,9 @@ def test_registered_in_veRLs_trainer_registry():
     import verl  # noqa: F401  (loads our entry point)
     from verl.trainer.ppo.v1 import PPOTrainerSync, get_trainer_cls
 
-    from qwenlong_verl.algos.trainer_stages import LongContextAlgoStages
-    from qwenlong_verl.curriculum.trainer_stages import CurriculumStages
-    from qwenlong_verl.trainer import QwenLongTrainer
+    from qwenlong_verl.worker.algos.trainer_stages import LongContextAlgoStages
+    from qwenlong_verl.worker.curriculum.trainer_stages import CurriculumStages
+    from qwenlong_verl.worker.trainer import QwenLongTrainer
 
     cls = get_trainer_cls("qwenlong")
     assert cls is QwenLongTrainer and issubclass(cls, PPOTrainerSync)
@@ -101,7 +101,7 @@ def test_takes_veRLs_synchronous_paths_under_its_own_name(stack, tmp_path):
     from verl.trainer.ppo.v1 import PPOTrainerSync, get_trainer_cls
     from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer, ReplayBufferAsync
 
-    from qwenlong_verl.curriculum.trainer_stages import ObservedReplayBuffer
+    from qwenlong_verl.worker.curriculum.trainer_stages import ObservedReplayBuffer
 
     cfg = make_config(stack, tmp_path, "algorithm.filter_groups.enable=false")
     ours = get_trainer_cls("qwenlong")(cfg)
@@ -300,7 +300,7 @@ def test_dapo_refills_are_bounded_and_the_error_names_phase_and_share(stack, tmp
     refill function counts per step and stops past max_gen_batches x the batch."""
     from verl.trainer.ppo.v1 import get_trainer_cls
 
-    from qwenlong_verl.curriculum.trainer_stages import DynamicSamplingExhausted
+    from qwenlong_verl.worker.curriculum.trainer_stages import DynamicSamplingExhausted
 
     trainer = get_trainer_cls("qwenlong")(make_config(stack, tmp_path, "qwenlong.curriculum.max_gen_batches=2"))
     assert trainer.replay_buffer.filter_groups_metric == "acc"  # DAPO on: veRL's buffer refills through us

@@ -8,9 +8,9 @@ import pyarrow.parquet as pq
 import pytest
 from omegaconf import OmegaConf
 
-from qwenlong_verl.data.prepare import prepare
-from qwenlong_verl.data.synth import synth
-from qwenlong_verl.data.tokenizer import builtin_tokenizer_path
+from qwenlong_verl.driver.data.prepare import prepare
+from qwenlong_verl.driver.data.synth import synth
+from qwenlong_verl.driver.data.tokenizer import builtin_tokenizer_path
 
 PHASES = [4000, 8000]
 
@@ -73,7 +73,7 @@ def test_recorded_lengths_are_exactly_veRLs(prepared, verl_tokenizer):
 
 
 def test_reward_scores_the_gold_answer_as_a_model_would_phrase_it(prepared, monkeypatch):
-    from qwenlong_verl.rewards import compute_score
+    from qwenlong_verl.worker.rewards import compute_score
 
     for var in ("QWENLONG_JUDGE_URLS", "QWENLONG_JUDGE_MODEL"):
         monkeypatch.delenv(var, raising=False)  # rule-only: the judge is not under test here

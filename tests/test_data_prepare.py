@@ -10,15 +10,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from qwenlong_verl.data.prepare import (
+from qwenlong_verl.driver.data.prepare import (
     BadRowsError,
     PrepareError,
     parse_phases,
     phase_of,
     prepare,
 )
-from qwenlong_verl.data.schema import validate_row
-from qwenlong_verl.data.tokenizer import builtin_tokenizer_path, load_tokenizer
+from qwenlong_verl.driver.data.schema import validate_row
+from qwenlong_verl.driver.data.tokenizer import builtin_tokenizer_path, load_tokenizer
 
 SENTENCE = "The harbour office recorded 1,204 arrivals and 37 delays in the spring season. "
 

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from qwenlong_verl.data.schema import (
+from qwenlong_verl.common.tasks import CHOICE, NUMERIC, QA, TASKS
+from qwenlong_verl.driver.data.schema import (
     EXTRA_INFO_KEYS,
     ROW_SCHEMA,
     RowError,
@@ -17,7 +18,7 @@ from qwenlong_verl.data.schema import (
     question_from_prompt,
     validate_row,
 )
-from qwenlong_verl.data.template import (
+from qwenlong_verl.driver.data.template import (
     ANSWER_PHRASE,
     TemplateError,
     build_messages,
@@ -25,8 +26,7 @@ from qwenlong_verl.data.template import (
     join_documents,
     render_prompt,
 )
-from qwenlong_verl.data.tokenizer import load_tokenizer
-from qwenlong_verl.tasks import CHOICE, NUMERIC, QA, TASKS
+from qwenlong_verl.driver.data.tokenizer import load_tokenizer
 
 RAW = {
     "id": "ex-1",

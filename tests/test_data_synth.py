@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from qwenlong_verl.data import synth
-from qwenlong_verl.tasks import CHOICE, NUMERIC, QA
+from qwenlong_verl.common.tasks import CHOICE, NUMERIC, QA
+from qwenlong_verl.driver.data import synth
 
 REPORT_FACTS = re.compile(
     r"^(?P<company>.+?) is an? (?P<sector>\w+) company headquartered in (?P<city>\w+)\. "
@@ -177,8 +177,8 @@ def test_hops_are_spread_across_distant_documents(records):
 
 
 def test_lengths_follow_the_targets_and_cover_the_range(records):
-    from qwenlong_verl.data.template import count_prompt_tokens
-    from qwenlong_verl.data.tokenizer import load_tokenizer
+    from qwenlong_verl.driver.data.template import count_prompt_tokens
+    from qwenlong_verl.driver.data.tokenizer import load_tokenizer
 
     tok = load_tokenizer()
     targets = sorted(r["target_tokens"] for r in records)

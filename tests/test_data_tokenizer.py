@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import transformers
 
-from qwenlong_verl.data import build_tokenizer
-from qwenlong_verl.data.tokenizer import TokenizerLoadError, builtin_tokenizer_path, load_tokenizer
+from qwenlong_verl.driver.data import build_tokenizer
+from qwenlong_verl.driver.data.tokenizer import TokenizerLoadError, builtin_tokenizer_path, load_tokenizer
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Total of 12 and 30?"}]
 

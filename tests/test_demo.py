@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qwenlong_verl.demo import sample_responses
+from qwenlong_verl.driver.demo import sample_responses
 
 
 @pytest.mark.parametrize(

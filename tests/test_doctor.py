@@ -1,7 +1,7 @@
 """`doctor` on a CPU machine: registrations reported, GPU pieces missing but not fatal."""
 
-from qwenlong_verl import plugin
-from qwenlong_verl.doctor import broken, check_gpu, run_checks
+from qwenlong_verl.driver.doctor import broken, check_gpu, run_checks
+from qwenlong_verl.worker import plugin
 
 
 def test_doctor_cli_passes_on_cpu(cli):

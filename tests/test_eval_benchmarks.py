@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from qwenlong_verl.eval.benchmarks import (
+from qwenlong_verl.common.tasks import CHOICE, NUMERIC, QA
+from qwenlong_verl.driver.eval.benchmarks import (
     BENCHMARKS,
     BenchmarkFormatError,
     LoadOptions,
@@ -15,7 +16,6 @@ from qwenlong_verl.eval.benchmarks import (
     load_file,
     resolve_bench,
 )
-from qwenlong_verl.tasks import CHOICE, NUMERIC, QA
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "eval"
 ALL = ["docmath", "frames", "2wikimqa", "hotpotqa", "musique", "narrativeqa", "qasper", "loong"]

@@ -20,9 +20,9 @@ import pytest
 from conftest import ROOT, run_cli
 from eval_server import Call, ChatServer, Reply
 
-from qwenlong_verl import cli
-from qwenlong_verl.eval.benchmarks import load_benchmarks
-from qwenlong_verl.eval.store import read_jsonl
+from qwenlong_verl.driver import cli
+from qwenlong_verl.driver.eval.benchmarks import load_benchmarks
+from qwenlong_verl.driver.eval.store import read_jsonl
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
@@ -174,7 +174,7 @@ def test_resume_after_kill_requests_only_unfinished_samples(tmp_path):
     policy = Policy(items, hang_s=0.4)
     with ChatServer(policy) as server:
         args = eval_args(server.url, out, benches, "--n", "2", "--concurrency", "2")
-        proc = subprocess.Popen([sys.executable, "-m", "qwenlong_verl.cli", *args], cwd=ROOT)
+        proc = subprocess.Popen([sys.executable, "-m", "qwenlong_verl.driver.cli", *args], cwd=ROOT)
         try:
             deadline = time.monotonic() + 90
             while time.monotonic() < deadline:

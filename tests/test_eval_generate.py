@@ -8,7 +8,7 @@ import time
 import pytest
 from eval_server import Call, ChatServer, Reply
 
-from qwenlong_verl.eval.generate import (
+from qwenlong_verl.driver.eval.generate import (
     GenerationConfig,
     GenerationSetupError,
     SampleRequest,
@@ -190,7 +190,7 @@ def test_pending_samples_skip_done_retry_failed_and_grow_n():
 
 
 def test_cancelled_run_keeps_finished_rows_and_resumes_the_rest(tmp_path):
-    from qwenlong_verl.eval.store import JsonlAppender, read_jsonl
+    from qwenlong_verl.driver.eval.store import JsonlAppender, read_jsonl
 
     prompts = {f"i{j}": MESSAGES for j in range(8)}
     path = tmp_path / "generations.jsonl"

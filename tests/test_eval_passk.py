@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qwenlong_verl.eval.scoring import (
+from qwenlong_verl.driver.eval.scoring import (
     Outcome,
     default_ks,
     is_correct,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from qwenlong_verl.eval.store import (
+from qwenlong_verl.driver.eval.store import (
     EvalFolder,
     JsonlAppender,
     StoreError,

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qwenlong_verl.data.template import count_prompt_tokens
-from qwenlong_verl.data.tokenizer import load_tokenizer
-from qwenlong_verl.eval.benchmarks import EvalItem
-from qwenlong_verl.eval.scoring import parse_length_edges
-from qwenlong_verl.eval.truncate import TruncationError, fit_prompts, messages_of, middle_truncate
+from qwenlong_verl.driver.data.template import count_prompt_tokens
+from qwenlong_verl.driver.data.tokenizer import load_tokenizer
+from qwenlong_verl.driver.eval.benchmarks import EvalItem
+from qwenlong_verl.driver.eval.scoring import parse_length_edges
+from qwenlong_verl.driver.eval.truncate import TruncationError, fit_prompts, messages_of, middle_truncate
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_errors(tok):
         fit_prompts([item("word " * 500, question="why " * 300)], tok, 100)
     with pytest.raises(TruncationError, match="needs a tokenizer"):
         fit_prompts([item("doc")], None, 100)
-    from qwenlong_verl.data.template import TemplateError
+    from qwenlong_verl.driver.data.template import TemplateError
 
     with pytest.raises(TemplateError, match=r"x\.jsonl:3 \(t/1\): the choice task needs at least two choices"):
         fit_prompts([dataclasses.replace(item("doc"), task="choice", choices=("one",), source="x.jsonl:3")], tok)

@@ -8,8 +8,9 @@ import pytest
 import yaml
 from conftest import RECIPES
 
-from qwenlong_verl.planning import PlanError, hydra_value, plan_phase
-from qwenlong_verl.recipe import load_recipe, parse_recipe
+from qwenlong_verl.driver.compose import hydra_value
+from qwenlong_verl.driver.plan import PlanError, plan_phase
+from qwenlong_verl.driver.recipe import load_recipe, parse_recipe
 
 
 def test_shipped_recipes_exist():
@@ -205,7 +206,7 @@ def test_ray_cpus_the_node_cannot_give_fail_at_plan_time(tmp_path):
 
 
 def test_gpus_the_machine_does_not_have_are_a_launch_problem(tmp_path):
-    from qwenlong_verl.planning import launch_problem
+    from qwenlong_verl.driver.checks import launch_problem
 
     recipe = _recipe(tmp_path, **{"trainer.n_gpus_per_node": 8, "+ray_kwargs.ray_init.num_cpus": 64})
     plan = plan_phase(load_recipe(recipe), 0)

@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from qwenlong_verl import plugin
+from qwenlong_verl.worker import plugin
 
-# The rows come in as JSON: importing qwenlong_verl.plugin in the probe would install the hooks itself and
+# The rows come in as JSON: importing qwenlong_verl.worker.plugin in the probe would install the hooks itself and
 # hide whether veRL's entry-point loading did.
 PROBE = r"""
 import importlib, json, sys
@@ -60,7 +60,7 @@ def test_names_come_from_the_entry_point_not_from_elsewhere():
 def test_entry_point_does_not_import_heavy_veRL_modules():
     code = (
         "import sys, verl; heavy=[m for m in ('verl.trainer.ppo.core_algos','verl.trainer.ppo.v1.trainer_base',"
-        "'verl.experimental.reward_loop.reward_manager','qwenlong_verl.trainer') if m in sys.modules]; print(heavy)"
+        "'verl.experimental.reward_loop.reward_manager','qwenlong_verl.worker.trainer') if m in sys.modules]; print(heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -78,7 +78,7 @@ def test_failing_provider_is_logged_once_and_never_raises(caplog):
     )
     hook = plugin._make_hook(bad)
     plugin.FAILURES.pop(bad.provider, None)
-    with caplog.at_level(logging.WARNING, logger="qwenlong_verl.plugin"):
+    with caplog.at_level(logging.WARNING, logger="qwenlong_verl.worker.plugin"):
         hook(json)
         hook(json)
     warnings_ = [r for r in caplog.records if bad.provider in r.getMessage()]

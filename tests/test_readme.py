@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from qwenlong_verl.cli import build_parser
+from qwenlong_verl.driver.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

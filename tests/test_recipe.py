@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from qwenlong_verl.recipe import RecipeError, load_recipe, parse_recipe
+from qwenlong_verl.driver.recipe import RecipeError, load_recipe, parse_recipe
 
 BASE = {
     "name": "t",
@@ -122,8 +122,8 @@ CURRICULUM = {
 
 
 def test_curriculum_keys_and_where_each_phase_reads_its_data():
-    from qwenlong_verl.curriculum import layout
-    from qwenlong_verl.recipe import RetrospectiveConfig
+    from qwenlong_verl.driver import layout
+    from qwenlong_verl.driver.recipe import RetrospectiveConfig
 
     r = parse_recipe(copy.deepcopy(CURRICULUM), "c.yaml")
     assert r.data.inputs == ["raw.jsonl"] and r.data.val_size == 8 and r.data.apply_chat_template_kwargs == {}
@@ -151,7 +151,7 @@ def test_curriculum_keys_and_where_each_phase_reads_its_data():
 
 
 def test_explicit_files_without_a_data_section_are_used_as_they_are():
-    from qwenlong_verl.curriculum import layout
+    from qwenlong_verl.driver import layout
 
     r = parse_recipe(copy.deepcopy(BASE), "x.yaml")
     assert layout.train_files(r, 1) == ["b.parquet"] and layout.val_files(r, 1) == ["b.parquet"]
@@ -209,8 +209,8 @@ def test_plain_sync_mode_stays_possible_without_curriculum_features():
 
 
 def test_generated_data_and_a_tiny_model_need_no_files():
-    from qwenlong_verl.curriculum import layout
-    from qwenlong_verl.recipe import RecipeSynthConfig
+    from qwenlong_verl.driver import layout
+    from qwenlong_verl.driver.recipe import RecipeSynthConfig
 
     data = copy.deepcopy(CURRICULUM)
     data["model_path"] = "tiny-answers"

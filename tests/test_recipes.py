@@ -12,8 +12,8 @@ import pytest
 from conftest import RECIPES, ROOT
 from omegaconf import DictConfig
 
-from qwenlong_verl.planning import plan_phase
-from qwenlong_verl.recipe import load_recipe
+from qwenlong_verl.driver.plan import plan_phase
+from qwenlong_verl.driver.recipe import load_recipe
 
 YARN = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 2048}
 
@@ -182,7 +182,7 @@ def _tiny_model(folder):
 
 
 def _rl_plan(tmp_path, model, **overrides):
-    from qwenlong_verl.recipe import parse_recipe
+    from qwenlong_verl.driver.recipe import parse_recipe
 
     data = {
         "name": "yarn",
@@ -244,7 +244,7 @@ def test_yarn_in_config_json_reaches_verls_model_config(tmp_path):
     hf = omega_conf_to_dataclass(_rl_plan(tmp_path, model).actor_rollout_ref.model).hf_config
     rope = getattr(hf, "rope_parameters", None) or hf.rope_scaling
     assert (rope["rope_type"], rope["factor"], rope["original_max_position_embeddings"]) == ("yarn", 4.0, 2048)
-    from qwenlong_verl.sft.planning import context_length
+    from qwenlong_verl.driver.kinds.sft import context_length
 
     assert context_length(hf) == 8192
 
@@ -253,7 +253,7 @@ def _judge(cfg, **verl_kwargs):
     """The judge settings our reward builds from a composed config's reward kwargs (as veRL passes them)."""
     from omegaconf import OmegaConf
 
-    from qwenlong_verl.rewards.judge import JudgeConfig
+    from qwenlong_verl.worker.rewards.judge import JudgeConfig
 
     kwargs = OmegaConf.to_container(cfg.reward.reward_kwargs, resolve=True)
     return JudgeConfig.from_kwargs(kwargs, **verl_kwargs)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from qwenlong_verl.rewards import compute_score
+from qwenlong_verl.worker.rewards import compute_score
 
 T = "<think>\nLet me read the document carefully. The answer is probably 3, but let me check.\n</think>\n\n"
 """A finished reasoning block that states a *different* answer: only what follows it may count."""

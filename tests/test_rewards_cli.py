@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from qwenlong_verl.rewards.judge_server import LocalJudgeServer
+from qwenlong_verl.worker.rewards.judge_server import LocalJudgeServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 

@@ -10,11 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from qwenlong_verl.rewards import compute_score, compute_score_async
-from qwenlong_verl.rewards import judge as judge_mod
-from qwenlong_verl.rewards.hybrid import judge_config_for
-from qwenlong_verl.rewards.judge import JudgeConfig, base_url, close_clients, parse_urls, parse_verdict
-from qwenlong_verl.rewards.judge_server import LocalJudgeServer
+from qwenlong_verl.worker.rewards import compute_score, compute_score_async
+from qwenlong_verl.worker.rewards import judge as judge_mod
+from qwenlong_verl.worker.rewards.hybrid import judge_config_for
+from qwenlong_verl.worker.rewards.judge import JudgeConfig, base_url, close_clients, parse_urls, parse_verdict
+from qwenlong_verl.worker.rewards.judge_server import LocalJudgeServer
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -218,7 +218,7 @@ async def test_failures_are_not_cached(server):
 async def test_failure_warnings_are_rate_limited(caplog):
     judge_mod._warn_state.clear()
     url = closed_port_url()
-    with caplog.at_level(logging.WARNING, logger="qwenlong_verl.rewards.judge"):
+    with caplog.at_level(logging.WARNING, logger="qwenlong_verl.worker.rewards.judge"):
         for i in range(10):
             await score(f"The answer is town {i}", judge_urls=url, judge_max_retries=0)
     warnings = [r for r in caplog.records if "LLM judge failed" in r.getMessage()]

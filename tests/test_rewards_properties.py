@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from qwenlong_verl.rewards import compute_score, compute_score_async
-from qwenlong_verl.rewards.extract import MAX_ANSWER_CHARS, extract_answer, gold_answers
-from qwenlong_verl.rewards.numeric import numbers_match, read_number
+from qwenlong_verl.worker.rewards import compute_score, compute_score_async
+from qwenlong_verl.worker.rewards.extract import MAX_ANSWER_CHARS, extract_answer, gold_answers
+from qwenlong_verl.worker.rewards.numeric import numbers_match, read_number
 
 SOURCES = ["docmath_x", "long_toc_choices_0", "hotpotqa"]
 PER_CALL_BOUND_S = 3.0
@@ -220,7 +220,7 @@ def test_overflowing_numbers_are_not_numbers():
 
 
 def test_math_verify_helper_that_cannot_start_is_not_retried_at_once():
-    from qwenlong_verl.rewards.symbolic import SymbolicEvaluator
+    from qwenlong_verl.worker.rewards.symbolic import SymbolicEvaluator
 
     evaluator = SymbolicEvaluator(startup_timeout_s=0.001)  # the helper cannot be ready this fast
     try:

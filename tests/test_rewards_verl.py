@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from qwenlong_verl.rewards.judge import close_clients
-from qwenlong_verl.rewards.judge_server import LocalJudgeServer
+from qwenlong_verl.worker.rewards.judge import close_clients
+from qwenlong_verl.worker.rewards.judge_server import LocalJudgeServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -27,7 +27,7 @@ THINK = "<think>\nchecking the report\n</think>\n\n"
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from qwenlong_verl.data.tokenizer import load_tokenizer
+    from qwenlong_verl.driver.data.tokenizer import load_tokenizer
 
     return load_tokenizer("builtin")
 
@@ -46,8 +46,8 @@ async def _close_clients(monkeypatch):
 
 
 def compose(*overrides: str):
-    from qwenlong_verl.data.tokenizer import builtin_tokenizer_path
-    from qwenlong_verl.planning import compose as hydra_compose
+    from qwenlong_verl.driver.compose import compose as hydra_compose
+    from qwenlong_verl.driver.data.tokenizer import builtin_tokenizer_path
 
     return hydra_compose(
         "qwenlong_l1",
@@ -112,7 +112,7 @@ def extra_columns(outputs):
 def test_manager_is_in_veRL_registry():
     from verl.experimental.reward_loop.reward_manager import get_reward_manager_cls
 
-    from qwenlong_verl.rewards.manager import QwenLongRewardManager
+    from qwenlong_verl.worker.rewards.manager import QwenLongRewardManager
 
     assert get_reward_manager_cls("qwenlong") is QwenLongRewardManager
 
@@ -123,15 +123,15 @@ async def test_module_loads_through_veRL_pkg_loader(judge, name):
     from verl.trainer.ppo.reward import get_custom_reward_fn
     from verl.utils.import_utils import load_extern_object
 
-    import qwenlong_verl.rewards as rewards
+    import qwenlong_verl.worker.rewards as rewards
 
-    raw = load_extern_object(module_path="pkg://qwenlong_verl.rewards", object_name=name)
+    raw = load_extern_object(module_path="pkg://qwenlong_verl.worker.rewards", object_name=name)
     assert raw is getattr(rewards, name)
     config = OmegaConf.create(
         {
             "reward": {
                 "custom_reward_function": {
-                    "path": "pkg://qwenlong_verl.rewards",
+                    "path": "pkg://qwenlong_verl.worker.rewards",
                     "name": name,
                     "reward_kwargs": {"judge_urls": [judge.url], "judge_timeout_s": 5},
                 }
@@ -172,7 +172,7 @@ async def test_manager_scores_a_real_batch(tokenizer, judge):
     batch = make_batch(tokenizer, rows)
     worker, outputs = await run_worker(config, batch)
 
-    from qwenlong_verl.rewards.manager import QwenLongRewardManager
+    from qwenlong_verl.worker.rewards.manager import QwenLongRewardManager
 
     assert type(worker.reward_manager) is QwenLongRewardManager and worker.reward_manager.uses_hybrid
     infos = [o["reward_extra_info"] for o in outputs]
@@ -199,7 +199,7 @@ async def test_manager_scores_a_real_batch(tokenizer, judge):
     assert torch.allclose(rm_scores[torch.arange(len(rows)), last], torch.tensor(rewards, dtype=torch.float32))
     assert rm_scores.sum().item() == pytest.approx(sum(rewards))
 
-    from qwenlong_verl.rewards.metrics import reward_metrics
+    from qwenlong_verl.worker.rewards.metrics import reward_metrics
 
     metrics = reward_metrics(columns)
     assert metrics["qwenlong_reward/judge_calls"] == 2.0 and metrics["qwenlong_reward/judge_flips"] == 1.0
@@ -222,7 +222,7 @@ async def test_prompt_that_opens_think_requires_a_closed_block(tokenizer):
 
 async def test_custom_reward_function_path_with_our_manager(tokenizer, judge):
     config = compose(
-        "reward.custom_reward_function.path=pkg://qwenlong_verl.rewards",
+        "reward.custom_reward_function.path=pkg://qwenlong_verl.worker.rewards",
         "reward.custom_reward_function.name=compute_score",
         f"+reward.custom_reward_function.reward_kwargs.judge_urls=[{judge.url}]",
     )
@@ -260,7 +260,7 @@ async def test_no_judge_configured_is_rule_only(tokenizer):
     ],
 )
 def test_bad_reward_kwargs_name_the_key(reward_kwargs, message):
-    from qwenlong_verl.rewards.manager import QwenLongRewardConfig
+    from qwenlong_verl.worker.rewards.manager import QwenLongRewardConfig
 
     with pytest.raises(ValueError, match=message):
         QwenLongRewardConfig.from_reward_kwargs(reward_kwargs)
@@ -269,7 +269,7 @@ def test_bad_reward_kwargs_name_the_key(reward_kwargs, message):
 def test_dapo_keys_read_like_dapo():
     from omegaconf import OmegaConf
 
-    from qwenlong_verl.rewards.manager import QwenLongRewardConfig
+    from qwenlong_verl.worker.rewards.manager import QwenLongRewardConfig
 
     kwargs = OmegaConf.create(
         {

@@ -9,10 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 from omegaconf import OmegaConf
 
-from qwenlong_verl.data.prepare import prepare
-from qwenlong_verl.data.template import build_messages
-from qwenlong_verl.data.tokenizer import builtin_tokenizer_path, load_tokenizer
-from qwenlong_verl.sft.data import SftDataError, clean_trace, convert, response_text
+from qwenlong_verl.driver.data.prepare import prepare
+from qwenlong_verl.driver.data.sft import SftDataError, clean_trace, convert, response_text
+from qwenlong_verl.driver.data.template import build_messages
+from qwenlong_verl.driver.data.tokenizer import builtin_tokenizer_path, load_tokenizer
 
 DOC = "The plant in Oslo produced 120 tons in 2020 and 150 tons in 2021. Alice founded the museum in 1901."
 

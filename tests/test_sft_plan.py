@@ -15,11 +15,11 @@ import pytest
 from conftest import ROOT
 from omegaconf import OmegaConf
 
-from qwenlong_verl.data.tokenizer import builtin_tokenizer_path
-from qwenlong_verl.planning import PlanError, plan_phase
-from qwenlong_verl.recipe import RecipeError, parse_recipe
-from qwenlong_verl.sft.data import arrow_schema
-from qwenlong_verl.sft.planning import finished_model_path, handoff_model_path
+from qwenlong_verl.driver.data.sft import arrow_schema
+from qwenlong_verl.driver.data.tokenizer import builtin_tokenizer_path
+from qwenlong_verl.driver.kinds.sft import finished_model_path, handoff_model_path
+from qwenlong_verl.driver.plan import PlanError, plan_phase
+from qwenlong_verl.driver.recipe import RecipeError, parse_recipe
 
 BASE = {
     "name": "warm",
@@ -105,7 +105,7 @@ def test_kind_sft_defaults_to_the_sft_base_config(tmp_path):
         ({"phases": BASE["phases"] * 2}, "a kind: sft recipe has exactly one phase"),
         ({"overrides": {"data.max_length": 9}}, "overrides sets data.max_length; use the recipe's phases[0]"),
         ({"overrides": {"model.path": "x"}}, "overrides sets model.path; use the recipe's model_path"),
-        ({"phases": [{**BASE["phases"][0], "train_files": []}]}, "train_files is empty"),
+        ({"phases": [{**BASE["phases"][0], "train_files": []}]}, "no train_files; list the phase's parquet files"),
     ],
 )
 def test_sft_recipe_rules(change, fragment):
@@ -254,7 +254,7 @@ def test_template_dropping_traces_with_traced_data(tmp_path):
     notes = plan(tmp_path, model_path=model).notes
     assert any(n.startswith("warning: the tokenizer's chat template drops") for n in notes)
     # model.custom_chat_template is what training uses, and it fixes the check
-    from qwenlong_verl.data.tokenizer import load_tokenizer
+    from qwenlong_verl.driver.data.tokenizer import load_tokenizer
 
     keeping = {"model.custom_chat_template": load_tokenizer("builtin").chat_template}
     plan(tmp_path, keeping, phase={"train_files": [traced]}, model_path=model)
@@ -335,7 +335,7 @@ def test_finished_sft_run_hands_off_to_rl_phase_1(tmp_path):
 
 def test_shipped_sft_recipe_hands_off_to_the_32b_rl_recipe(cli):
     """recipes/sft_warmup.yaml's hand-off path is the model_path of RL phase 1 in the 32B recipe."""
-    from qwenlong_verl.recipe import load_recipe
+    from qwenlong_verl.driver.recipe import load_recipe
 
     out = cli("plan", "recipes/sft_warmup.yaml")
     assert out.returncode == 0, out.stdout + out.stderr

@@ -16,11 +16,11 @@ from conftest import ROOT
 from test_sft_data import RECORDS, write_jsonl
 from test_sft_plan import tiny_model
 
-from qwenlong_verl.orchestrate import TrainError, train
-from qwenlong_verl.planning import plan_phase
-from qwenlong_verl.recipe import load_recipe, parse_recipe
-from qwenlong_verl.sft.data import convert
-from qwenlong_verl.sft.planning import handoff_model_path
+from qwenlong_verl.driver.data.sft import convert
+from qwenlong_verl.driver.kinds.sft import handoff_model_path
+from qwenlong_verl.driver.plan import plan_phase
+from qwenlong_verl.driver.recipe import load_recipe, parse_recipe
+from qwenlong_verl.driver.run import TrainError, train
 
 LAUNCHER = [sys.executable, str(ROOT / "tests" / "sft_launcher.py")]
 

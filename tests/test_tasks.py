@@ -1,6 +1,6 @@
 import pytest
 
-from qwenlong_verl.tasks import CHOICE, NUMERIC, QA, UnknownTaskError, normalize_task, task_of
+from qwenlong_verl.common.tasks import CHOICE, NUMERIC, QA, UnknownTaskError, normalize_task, task_of
 
 
 @pytest.mark.parametrize(

@@ -76,7 +76,7 @@ def shipped_veRL_defaults() -> list[str]:
     """veRL keys whose value in our ``qwenlong_l1`` config differs from veRL's own ``ppo_trainer``."""
     from omegaconf import OmegaConf
 
-    from qwenlong_verl.planning import compose
+    from qwenlong_verl.driver.compose import compose
 
     ours = OmegaConf.to_container(compose("qwenlong_l1", []), resolve=False)
     theirs = OmegaConf.to_container(_compose_verl("ppo_trainer"), resolve=False)
@@ -117,20 +117,20 @@ def _show(value) -> str:
 
 
 def render() -> str:
-    from qwenlong_verl.algos.config import AlgosConfig
-    from qwenlong_verl.curriculum.config import CurriculumConfig
-    from qwenlong_verl.recipe import (
+    from qwenlong_verl.driver.recipe import (
         PhaseConfig,
         RecipeConfig,
         RecipeDataConfig,
         RecipeSynthConfig,
         RetrospectiveConfig,
     )
-    from qwenlong_verl.rewards.judge import JudgeConfig
-    from qwenlong_verl.rewards.manager import OverlongBufferConfig, QwenLongRewardConfig
+    from qwenlong_verl.worker.algos.config import AlgosConfig
+    from qwenlong_verl.worker.curriculum.config import CurriculumConfig
+    from qwenlong_verl.worker.rewards.judge import JudgeConfig
+    from qwenlong_verl.worker.rewards.manager import OverlongBufferConfig, QwenLongRewardConfig
 
     parts = [
-        "#### Recipe file (`qwenlong_verl/recipe.py`)",
+        "#### Recipe file (`qwenlong_verl/driver/recipe.py`)",
         "",
         *dataclass_table(RecipeConfig, "", skip=("source",)),
         *dataclass_table(PhaseConfig, "phases[].")[2:],

@@ -1,0 +1,463 @@
+"""``prepare``: validate input records, count prompt tokens as veRL will, split into phase windows, write parquet.
+
+Phased training needs every example's length *as veRL sees it* (same template, same tokenizer, same chat
+template kwargs) and rows that cannot fail mid-training. Phase windows are disjoint length bins:
+``phase1.parquet`` holds prompts of at most ``phases[0]`` tokens, ``phase2.parquet`` those in
+``(phases[0], phases[1]]`` and so on; a prompt longer than the last window is a problem row.
+
+Problems are reported by file and row number. By default the bad rows are dropped and counted; with
+``strict=True`` :class:`PrepareError` lists them and nothing is written. Output is deterministic: same inputs,
+tokenizer and phases give byte-identical files (``extra_info.index`` is the example's 0-based position among
+all input rows, so it does not move when phases or filters change).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qwenlong_verl.common.tasks import TASKS
+from qwenlong_verl.driver.data.schema import Example, RowError, arrow_schema, make_row, parse_record
+from qwenlong_verl.driver.data.template import build_messages, count_rendered_tokens, render_prompt
+from qwenlong_verl.driver.data.tokenizer import BUILTIN, load_tokenizer
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PHASES: tuple[int, ...] = (20000, 60000)
+"""QwenLong-L1's two input windows (20K then 60K tokens)."""
+
+STATS_FILE = "stats.json"
+HISTOGRAM_FILE = "lengths.png"
+MAX_PROBLEMS_IN_STATS = 1000
+_LOGGED_PROBLEMS = 20
+
+ProgressCallback = Callable[[int, int], None]
+"""``progress(rows_counted, rows_to_count)``, called after each batch of token counting."""
+
+
+class PrepareError(ValueError):
+    """Bad arguments (input files, phases, tokenizer); nothing was written."""
+
+
+class BadRowsError(PrepareError):
+    """``strict`` and some rows are bad: the message lists them (up to 20), :attr:`problems` has them all."""
+
+    def __init__(self, message: str, problems: list[Problem]):
+        super().__init__(message)
+        self.problems = problems
+
+
+def phase_file(output_dir: str | Path, phase: int) -> Path:
+    """``DIR/phase<N>.parquet`` for the 1-based phase ``N`` (the name the curriculum and ``plan`` expect)."""
+    return Path(output_dir) / f"phase{phase}.parquet"
+
+
+def parse_phases(text: str | Sequence[int]) -> list[int]:
+    """``"20000,60000"`` or ``"20k,60k"`` (or a list) -> strictly increasing positive windows."""
+    items: Sequence[Any] = text.split(",") if isinstance(text, str) else text
+    windows = []
+    for item in items:
+        raw = str(item).strip().lower().replace("_", "")
+        scale = 1000 if raw.endswith("k") else 1
+        try:
+            value = int(float(raw[:-1] if scale > 1 else raw) * scale)
+        except ValueError:
+            raise PrepareError(
+                f"phase window {item!r} is not a token count (use e.g. 20000,60000 or 20k,60k)"
+            ) from None
+        windows.append(value)
+    if not windows:
+        raise PrepareError("give at least one phase window, e.g. --phases 20000,60000")
+    if any(w <= 0 for w in windows) or any(b <= a for a, b in zip(windows, windows[1:], strict=False)):
+        raise PrepareError(f"phase windows must be positive and strictly increasing, got {windows}")
+    return windows
+
+
+def phase_of(tokens: int, phases: Sequence[int]) -> int | None:
+    """1-based phase whose window holds ``tokens`` (disjoint bins), or None when longer than the last."""
+    for number, upper in enumerate(phases, start=1):
+        if tokens <= upper:
+            return number
+    return None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One dropped (or, with strict, fatal) input row."""
+
+    source: str
+    row: int
+    field: str
+    reason: str
+    message: str
+
+    @classmethod
+    def from_error(cls, error: RowError) -> Problem:
+        return cls(error.source, error.row, error.field, error.reason, error.detail)
+
+    def __str__(self) -> str:
+        return f"{self.source} row {self.row}: field {self.field!r}: {self.message}"
+
+
+@dataclass
+class PhaseStats:
+    """What one phase file holds."""
+
+    phase: int
+    file: str
+    """File name inside the output directory (``phase<N>.parquet``)."""
+    min_exclusive: int
+    """Prompts here are longer than this (0 for phase 1)."""
+    max_inclusive: int
+    """... and at most this long: the phase window, veRL's ``data.max_prompt_length`` for it."""
+    rows: int
+    tasks: dict[str, int]
+    tokens: dict[str, float]
+    """min / max / mean / p50 / p90 of ``input_tokens`` (empty when the phase has no rows)."""
+
+
+@dataclass
+class PrepareStats:
+    """Result of :func:`prepare` (also written to ``stats.json``, without :attr:`output_dir`, so the file depends
+    only on the inputs)."""
+
+    output_dir: str
+    tokenizer: str
+    phases: list[int]
+    inputs: list[str]
+    rows_read: int
+    rows_written: int
+    dropped: dict[str, int]
+    """Dropped rows per reason (``missing``, ``empty``, ``unknown_task``, ``bad_gold``, ``too_long``, ...)."""
+    phase_stats: list[PhaseStats]
+    problems: list[Problem] = field(default_factory=list)
+    histogram: str | None = None
+    """File name of the PNG histogram inside the output directory (None when not plotted)."""
+    apply_chat_template_kwargs: dict = field(default_factory=dict)
+
+    @property
+    def phase_files(self) -> list[str]:
+        """Full paths of the phase files, phase 1 first."""
+        return [str(Path(self.output_dir) / p.file) for p in self.phase_stats]
+
+    def to_dict(self) -> dict:
+        """What ``stats.json`` holds (problems capped at :data:`MAX_PROBLEMS_IN_STATS`, the total kept)."""
+        data = asdict(self)
+        data.pop("output_dir")
+        data["problems_total"] = len(self.problems)
+        data["problems"] = [asdict(p) for p in self.problems[:MAX_PROBLEMS_IN_STATS]]
+        return data
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def read_records(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """``(row, record)`` for each record of a jsonl / json / parquet file; ``row`` is 1-based (jsonl: the line).
+
+    An unparsable jsonl line yields a :class:`RowError` in place of the record.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        row = 0
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=256):
+            for record in batch.to_pylist():
+                row += 1
+                yield row, record
+    elif suffix == ".jsonl":
+        with path.open(encoding="utf-8") as handle:
+            for line_number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    yield line_number, json.loads(line)
+                except json.JSONDecodeError as exc:
+                    yield (
+                        line_number,
+                        RowError(str(path), line_number, "<line>", f"not valid JSON ({exc.msg})", "unreadable"),
+                    )
+    elif suffix == ".json":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, list):
+            raise PrepareError(f"{path}: a .json input must hold a list of records (or use .jsonl)")
+        yield from enumerate(data, start=1)
+    else:
+        raise PrepareError(f"{path}: unsupported input format {suffix!r}; use .jsonl, .json or .parquet")
+
+
+# ----------------------------------------------------------------------------- token counting
+
+_worker_tokenizer = None
+_worker_kwargs: dict = {}
+
+
+def _init_worker(tokenizer_name: str, apply_chat_template_kwargs: dict, in_pool: bool = True) -> None:
+    global _worker_tokenizer, _worker_kwargs
+    if in_pool:
+        os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one process per core already; in-process, Rust threads
+    _worker_tokenizer = load_tokenizer(tokenizer_name)
+    _worker_kwargs = dict(apply_chat_template_kwargs)
+
+
+def _count_batch(batch: list[list[dict]]) -> list[int]:
+    texts = [render_prompt(messages, _worker_tokenizer, _worker_kwargs) for messages in batch]
+    return count_rendered_tokens(texts, _worker_tokenizer)
+
+
+def count_tokens(
+    prompts: Sequence[list[dict]],
+    tokenizer: str = BUILTIN,
+    workers: int = 1,
+    batch_size: int = 32,
+    apply_chat_template_kwargs: Mapping[str, Any] | None = None,
+    progress: ProgressCallback | None = None,
+) -> list[int]:
+    """Token counts of chat-templated prompts, in order, in parallel batches.
+
+    ``workers=1`` (default) counts in this process: each batch goes to the fast tokenizer's Rust ``encode_batch``,
+    which already spreads a batch over all cores. ``workers>1`` uses a process pool instead (each worker
+    single-threaded); it pays off only where rendering the chat template, not tokenising, dominates — measured
+    in ``bench/bench_data.py``: on 2 cores the pool is slower, its workers spend seconds importing transformers.
+    """
+    kwargs = dict(apply_chat_template_kwargs or {})
+    batches = [list(prompts[i : i + batch_size]) for i in range(0, len(prompts), batch_size)]
+    counts: list[int] = []
+
+    def collect(results: Iterator[list[int]]) -> None:
+        for result in results:
+            counts.extend(result)
+            if progress is not None:
+                progress(len(counts), len(prompts))
+
+    if workers <= 1 or len(batches) <= 1:
+        _init_worker(tokenizer, kwargs, in_pool=False)
+        collect(map(_count_batch, batches))
+    else:
+        import multiprocessing
+
+        # spawn: the parent may already run the tokenizer's Rust thread pool, which does not survive fork
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_init_worker, initargs=(tokenizer, kwargs)
+        ) as pool:
+            collect(pool.map(_count_batch, batches))
+    return counts
+
+
+# ----------------------------------------------------------------------------- prepare
+
+
+def messages_of(example: Example) -> list[dict]:
+    """The chat prompt of an example: its own (veRL rows) or THE template's (raw records); shared with SFT."""
+    if example.prompt is not None:
+        return example.prompt
+    return build_messages(example.document or "", example.question, example.task, example.choices or None)
+
+
+def token_summary(values: list[int]) -> dict[str, float]:
+    """min / max / mean / p50 / p90 of token counts, as ``stats.json`` reports them (empty for no values)."""
+    if not values:
+        return {}
+    ordered = sorted(values)
+
+    def quantile(q: float) -> int:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return {
+        "min": ordered[0],
+        "max": ordered[-1],
+        "mean": round(sum(ordered) / len(ordered), 2),
+        "p50": quantile(0.5),
+        "p90": quantile(0.9),
+    }
+
+
+def prepare(
+    inputs: Sequence[str],
+    output_dir: str,
+    tokenizer: str = BUILTIN,
+    phases: Sequence[int] | str = DEFAULT_PHASES,
+    strict: bool = False,
+    workers: int = 1,
+    batch_size: int = 32,
+    apply_chat_template_kwargs: Mapping[str, Any] | None = None,
+    plot: bool = True,
+    progress: ProgressCallback | None = None,
+) -> PrepareStats:
+    """Validate, count, split and write; see the module docstring. Returns what was written and dropped.
+
+    ``apply_chat_template_kwargs`` must equal the training config's ``data.apply_chat_template_kwargs`` (for
+    instance ``{"enable_thinking": False}``), or the counted lengths differ from veRL's.
+    """
+    windows = parse_phases(phases)
+    if not inputs:
+        raise PrepareError("give at least one input file (--input FILE)")
+    missing = [str(p) for p in inputs if not Path(p).is_file()]
+    if missing:
+        raise PrepareError(f"input file(s) not found: {', '.join(missing)}")
+    load_tokenizer(tokenizer)  # fail fast, before reading gigabytes, with the tokenizer's own message
+
+    problems: list[Problem] = []
+    examples: list[tuple[int, Example]] = []
+    seen_ids: dict[str, tuple[str, int]] = {}
+    rows_read = 0
+    for path in inputs:
+        for row, record in read_records(path):
+            index = rows_read
+            rows_read += 1
+            try:
+                if isinstance(record, RowError):
+                    raise record
+                example = parse_record(record, str(path), row)
+                if example.source_id in seen_ids:
+                    first = seen_ids[example.source_id]
+                    raise RowError(
+                        str(path),
+                        row,
+                        "id",
+                        f"duplicate id {example.source_id!r} (first at {first[0]} row {first[1]})",
+                        "duplicate_id",
+                    )
+                seen_ids[example.source_id] = (str(path), row)
+                messages = messages_of(example)
+            except RowError as err:
+                problems.append(Problem.from_error(err))
+                continue
+            except ValueError as err:  # template refusals not caught by the schema
+                problems.append(Problem(str(path), row, "prompt", "invalid", str(err)))
+                continue
+            example.prompt = messages
+            examples.append((index, example))
+
+    counts = count_tokens(
+        [ex.prompt for _, ex in examples],
+        tokenizer=tokenizer,
+        workers=workers,
+        batch_size=batch_size,
+        apply_chat_template_kwargs=apply_chat_template_kwargs,
+        progress=progress,
+    )
+
+    by_phase: dict[int, list[dict]] = {n: [] for n in range(1, len(windows) + 1)}
+    for (index, example), tokens in zip(examples, counts, strict=True):
+        phase = phase_of(tokens, windows)
+        if phase is None:
+            problems.append(
+                Problem(
+                    example.source,
+                    example.row,
+                    "prompt",
+                    "too_long",
+                    f"{tokens} tokens, longer than the last phase window {windows[-1]}; add a larger window to "
+                    "--phases or leave the example out",
+                )
+            )
+            continue
+        by_phase[phase].append(make_row(example, example.prompt, index, tokens, phase))
+
+    order = {str(p): n for n, p in reversed(list(enumerate(inputs)))}
+    problems.sort(key=lambda p: (order.get(p.source, 0), p.row))
+    for problem in problems[:_LOGGED_PROBLEMS]:
+        logger.warning("dropped %s", problem)
+    if len(problems) > _LOGGED_PROBLEMS:
+        logger.warning("... and %d more problem rows (all listed in %s)", len(problems) - _LOGGED_PROBLEMS, STATS_FILE)
+    if strict and problems:
+        listed = "\n".join(f"  {p}" for p in problems[:_LOGGED_PROBLEMS])
+        more = f"\n  ... and {len(problems) - _LOGGED_PROBLEMS} more" if len(problems) > _LOGGED_PROBLEMS else ""
+        raise BadRowsError(f"{len(problems)} bad row(s) (strict mode, nothing written):\n{listed}{more}", problems)
+
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    phase_stats = [
+        _write_phase(out, n, windows, sorted(rows, key=lambda r: r["extra_info"]["index"]))
+        for n, rows in by_phase.items()
+    ]
+    for stale in sorted(out.glob("phase*.parquet")):
+        if stale.stem[5:].isdigit() and int(stale.stem[5:]) > len(windows):
+            logger.warning("removing %s left by an earlier run with more phases", stale)
+            stale.unlink()
+
+    stats = PrepareStats(
+        output_dir=str(out),
+        tokenizer=str(tokenizer),
+        phases=windows,
+        inputs=[str(p) for p in inputs],
+        rows_read=rows_read,
+        rows_written=sum(p.rows for p in phase_stats),
+        dropped=dict(sorted(Counter(p.reason for p in problems).items())),
+        phase_stats=phase_stats,
+        problems=problems,
+        apply_chat_template_kwargs=dict(apply_chat_template_kwargs or {}),
+    )
+    if plot:
+        stats.histogram = HISTOGRAM_FILE
+        plot_lengths({p.phase: _lengths(by_phase[p.phase]) for p in phase_stats}, windows, out / HISTOGRAM_FILE)
+    (out / STATS_FILE).write_text(json.dumps(stats.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return stats
+
+
+def _lengths(rows: list[dict]) -> list[int]:
+    return [r["extra_info"]["input_tokens"] for r in rows]
+
+
+def _write_phase(out: Path, phase: int, windows: list[int], rows: list[dict]) -> PhaseStats:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = phase_file(out, phase)
+    if not rows:
+        logger.warning(
+            "phase %d window (%d, %d] has no rows; %s is empty", phase, _lower(windows, phase), windows[phase - 1], path
+        )
+    pq.write_table(pa.Table.from_pylist(rows, schema=arrow_schema()), path)
+    tasks = Counter(r["extra_info"]["task"] for r in rows)
+    return PhaseStats(
+        phase=phase,
+        file=path.name,
+        min_exclusive=_lower(windows, phase),
+        max_inclusive=windows[phase - 1],
+        rows=len(rows),
+        tasks={t: tasks.get(t, 0) for t in TASKS},
+        tokens=token_summary(_lengths(rows)),
+    )
+
+
+def _lower(windows: list[int], phase: int) -> int:
+    return 0 if phase == 1 else windows[phase - 2]
+
+
+def plot_lengths(lengths_by_phase: Mapping[int, list[int]], windows: Sequence[int], path: str | Path) -> None:
+    """PNG histogram of input lengths, one colour per phase, window limits as dashed lines (deterministic file)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    figure = Figure(figsize=(8, 4.5), dpi=100)
+    axes = figure.add_subplot()
+    top = max(windows)
+    bins = [top * i / 60 for i in range(61)]
+    for phase, values in sorted(lengths_by_phase.items()):
+        if values:
+            axes.hist(values, bins=bins, alpha=0.75, label=f"phase {phase} (≤{windows[phase - 1]:,}): {len(values)}")
+    for window in windows:
+        axes.axvline(window, color="black", linestyle="--", linewidth=0.8)
+    axes.set_xlabel("input tokens (chat-templated prompt)")
+    axes.set_ylabel("examples")
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_title("prompt lengths per phase window")
+    if any(lengths_by_phase.values()):
+        axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, format="png", metadata={"Software": None})

@@ -1,0 +1,260 @@
+"""The report folder: ``README.md`` (tables), ``summary.json`` (the same numbers for scripts) and two PNG plots.
+
+Everything is rebuilt from the eval folder's files (``qwenlong-verl report DIR``), never from memory, so a
+report always shows exactly what the folder holds — including an interrupted run's unfinished samples.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from qwenlong_verl.driver.eval.scoring import (
+    DEFAULT_LENGTH_EDGES,
+    BucketRow,
+    GroupSummary,
+    default_ks,
+    length_buckets,
+    outcomes,
+    summarize,
+)
+from qwenlong_verl.driver.eval.store import EvalFolder, latest_by_key, latest_generations, read_jsonl, write_json
+
+logger = logging.getLogger(__name__)
+
+BENCHMARK_PLOT = "accuracy_by_benchmark.png"
+LENGTH_PLOT = "accuracy_by_length.png"
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def _num(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.0f}"
+
+
+def summary_columns(ks: Sequence[int]) -> list[str]:
+    return ["benchmark", "items", "n", "accuracy %", *[f"pass@{k} %" for k in ks], "rule only %", "no answer %"]
+
+
+def summary_cells(row: GroupSummary, ks: Sequence[int]) -> list[str]:
+    """The short table (CLI and report): accuracy, pass@k, rule-only accuracy, extraction failures."""
+    return [
+        row.name,
+        str(row.items),
+        str(row.n),
+        _pct(row.accuracy),
+        *[_pct(row.pass_at.get(k)) for k in ks],
+        _pct(row.rule_accuracy),
+        _pct(row.extraction_failures),
+    ]
+
+
+def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return "\n".join(lines)
+
+
+def table_ks(n: int) -> list[int]:
+    """pass@k columns shown in tables: pass@1 and pass@n (summary.json has every power of two)."""
+    return sorted({1, n})
+
+
+def render_markdown(
+    manifest: Mapping[str, Any], rows: Sequence[GroupSummary], buckets: Sequence[BucketRow], plots: Sequence[str]
+) -> str:
+    n = int(manifest["n"])
+    ks = table_ks(n)
+    gen = manifest.get("generation", {})
+    judge = manifest.get("judge") or {}
+    out = [f"# Evaluation report: {gen.get('model', '?')}", ""]
+    settings = [
+        ("endpoint", gen.get("base_url")),
+        ("samples per item (n)", n),
+        ("temperature / top_p", f"{gen.get('temperature')} / {gen.get('top_p')}"),
+        ("max output tokens", gen.get("max_tokens")),
+        ("max input tokens", manifest.get("max_input_tokens") or "no truncation"),
+        ("tokenizer", manifest.get("tokenizer") or "none (server-reported lengths)"),
+        ("judge", ", ".join(judge.get("judge_urls", [])) or "none (rule only)"),
+        ("benchmarks", ", ".join(manifest.get("benchmarks", {}))),
+        ("report built", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
+    ]
+    out += [f"- **{k}**: {v}" for k, v in settings] + [""]
+    unfinished = sum(r.unfinished for r in rows if r.name != "average" and "/" not in r.name)
+    if unfinished:
+        out += [
+            f"> **Incomplete:** {unfinished} samples have no generation or no score yet (failed or interrupted); "
+            "they count as wrong. Rerun the same `qwenlong-verl eval` command to finish them.",
+            "",
+        ]
+    out += ["## Accuracy per benchmark", ""]
+    out.append(_markdown_table(summary_columns(ks), [summary_cells(r, ks) for r in rows]))
+    out += ["", "## Failures and lengths", ""]
+    header = [
+        "benchmark",
+        "failed requests",
+        "unscored",
+        "judge errors",
+        "response tokens mean / median / max",
+        "cut at max tokens %",
+        "input tokens mean",
+        "truncated items",
+    ]
+    cells = [
+        [
+            r.name,
+            str(r.request_failures),
+            str(r.unfinished - r.request_failures),
+            str(r.judge_failures),
+            f"{_num(r.response_tokens_mean)} / {_num(r.response_tokens_median)} / {_num(r.response_tokens_max)}",
+            _pct(r.cut_at_max_tokens),
+            _num(r.input_tokens_mean),
+            str(r.truncated_items),
+        ]
+        for r in rows
+    ]
+    out.append(_markdown_table(header, cells))
+    out += ["", "## Accuracy by input length (tokens)", ""]
+    if buckets:
+        benches = list(dict.fromkeys(b.benchmark for b in buckets))
+        labels = list(dict.fromkeys(b.label for b in sorted(buckets, key=lambda b: b.lo)))
+        index = {(b.label, b.benchmark): b for b in buckets}
+        table = []
+        for label in labels:
+            row = [label]
+            for bench in benches:
+                b = index.get((label, bench))
+                row.append(f"{_pct(b.accuracy)} ({b.items})" if b else "–")
+            table.append(row)
+        out.append(_markdown_table(["input tokens", *[f"{b} % (items)" for b in benches]], table))
+    else:
+        out.append("No input lengths known (no tokenizer and no server-reported prompt tokens).")
+    out += [""]
+    for plot in plots:
+        out += [f"![{Path(plot).stem.replace('_', ' ')}]({plot})", ""]
+    out += [
+        "## Definitions",
+        "",
+        "- **accuracy**: share of all items × n samples judged correct by the training reward "
+        "(rule verifier, then the LLM judge where the rule says wrong); unfinished samples count as wrong.",
+        "- **pass@k**: unbiased estimator 1 − C(n−c, k) / C(n, k) per item (c correct of n), averaged over items.",
+        "- **rule only**: accuracy of the rule verifier alone; the difference to accuracy is what the judge added.",
+        "- **no answer**: share of scored samples from which no final answer could be extracted.",
+        "- **average**: unweighted mean over benchmarks, as reported in the QwenLong papers.",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def plot_benchmarks(rows: Sequence[GroupSummary], n: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [r for r in rows if "/" not in r.name]
+    names = [r.name for r in shown]
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(names) + 2), 4.2))
+    xs = range(len(names))
+    width = 0.4 if n > 1 else 0.6
+    acc = [100 * r.accuracy for r in shown]
+    ax.bar([x - (width / 2 if n > 1 else 0) for x in xs], acc, width, label="accuracy (pass@1)", color="#3b6ea8")
+    if n > 1:
+        best = [100 * r.pass_at.get(n, 0.0) for r in shown]
+        ax.bar([x + width / 2 for x in xs], best, width, label=f"pass@{n}", color="#e39b3b")
+    for x, v in zip(xs, acc, strict=True):
+        ax.text(x - (width / 2 if n > 1 else 0), v + 1, f"{v:.1f}", ha="center", fontsize=8)
+    ax.set_xticks(list(xs), names, rotation=30, ha="right")
+    ax.set_ylim(0, 118)  # headroom for the legend above the 100 % line
+    ax.set_yticks(range(0, 101, 20))
+    ax.axhline(100, color="#999999", linewidth=0.5)
+    ax.set_ylabel("%")
+    ax.set_title("Accuracy per benchmark")
+    ax.legend(loc="upper center", ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_lengths(buckets: Sequence[BucketRow], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(dict.fromkeys(b.label for b in sorted(buckets, key=lambda b: b.lo)))
+    pos = {label: i for i, label in enumerate(labels)}
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(labels) + 2), 4.2))
+    overall = [b for b in buckets if b.benchmark == "all"]
+    ax.bar([pos[b.label] for b in overall], [100 * b.accuracy for b in overall], 0.6, color="#cfd8e3", label="all")
+    for b in overall:
+        ax.text(
+            pos[b.label], 100 * b.accuracy + 1, f"{b.items} item{'s' if b.items != 1 else ''}", ha="center", fontsize=7
+        )
+    for bench in dict.fromkeys(b.benchmark for b in buckets if b.benchmark != "all"):
+        mine = sorted((b for b in buckets if b.benchmark == bench), key=lambda b: b.lo)
+        ax.plot([pos[b.label] for b in mine], [100 * b.accuracy for b in mine], marker="o", label=bench)
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_ylim(0, 125)  # headroom for the legend above the 100 % line
+    ax.set_yticks(range(0, 101, 20))
+    ax.axhline(100, color="#999999", linewidth=0.5)
+    ax.set_xlabel("input tokens")
+    ax.set_ylabel("accuracy %")
+    ax.set_title("Accuracy by input length")
+    ax.legend(fontsize=7, ncol=5, loc="upper center", frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def build_report(root: str | Path) -> tuple[list[GroupSummary], list[BucketRow], Path]:
+    """Read an eval folder, write ``report/``; returns (summary rows, length buckets, report directory)."""
+    folder = EvalFolder(root)
+    manifest = folder.read_manifest()
+    n = int(manifest["n"])
+    items = [it for it in folder.iter_items() if it["benchmark"] in manifest.get("benchmarks", {})]
+    generations = latest_generations(read_jsonl(folder.generations))
+    scores = latest_by_key(read_jsonl(folder.scores))
+    # Without a tokenizer the input length is what the server counted.
+    for it in items:
+        if not isinstance(it.get("input_tokens"), int):
+            counts = [
+                g["prompt_tokens"]
+                for k in range(n)
+                if (g := generations.get((it["id"], k))) and isinstance(g.get("prompt_tokens"), int)
+            ]
+            if counts:
+                it["input_tokens"] = max(counts)
+    by_id = {it["id"]: it for it in items}
+    results = outcomes(by_id, generations, scores, n)
+    rows = summarize(items, results, n, default_ks(n))
+    edges = manifest.get("length_edges") or DEFAULT_LENGTH_EDGES
+    buckets = length_buckets(items, results, n, edges)
+
+    out = folder.report_dir
+    out.mkdir(parents=True, exist_ok=True)
+    plots = []
+    if rows:
+        plot_benchmarks(rows, n, out / BENCHMARK_PLOT)
+        plots.append(BENCHMARK_PLOT)
+    if buckets:
+        plot_lengths(buckets, out / LENGTH_PLOT)
+        plots.append(LENGTH_PLOT)
+    elif (out / LENGTH_PLOT).exists():
+        (out / LENGTH_PLOT).unlink()
+    (out / "README.md").write_text(render_markdown(manifest, rows, buckets, plots), encoding="utf-8")
+    write_json(
+        out / "summary.json",
+        {
+            "model": manifest.get("generation", {}).get("model"),
+            "n": n,
+            "benchmarks": [r.as_dict() for r in rows],
+            "length_buckets": [b.__dict__ for b in buckets],
+        },
+    )
+    return rows, buckets, out

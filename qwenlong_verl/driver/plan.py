@@ -1,0 +1,72 @@
+"""Turn a recipe phase into the exact veRL config and arguments, validated by veRL itself.
+
+For each phase its kind (:mod:`qwenlong_verl.driver.kinds`) gives the overrides; the config is composed as veRL's
+entry point composes it (:mod:`~qwenlong_verl.driver.compose`), then the kind checks it — veRL's own
+``validate_config`` and what veRL only finds at run time. No GPU and no weights are needed, so a broken recipe
+fails on a laptop. A plan carries veRL's arguments without the program that runs them: ``plan`` prints them
+after the kind's default program, ``train`` puts its launcher in front.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from qwenlong_verl.driver.compose import PlanError, compose, config_args
+from qwenlong_verl.driver.kinds import PhaseKind, kind_of
+from qwenlong_verl.driver.recipe import PhaseConfig, RecipeConfig
+
+__all__ = ["PhasePlan", "PlanError", "plan_phase", "plan_recipe"]
+
+
+@dataclass
+class PhasePlan:
+    """Everything needed to launch one phase."""
+
+    index: int
+    phase: PhaseConfig
+    kind: PhaseKind
+    overrides: list[str]
+    args: list[str]
+    """veRL's arguments: ``--config-path=…``, ``--config-name=…`` and the overrides."""
+    program: list[str]
+    """The kind's default command for :attr:`args` (``python -m verl.trainer.main_ppo``, ``torchrun …``)."""
+    config: Any = None
+    notes: list[str] = field(default_factory=list)
+    """Facts ``plan`` prints under the command (what was checked, where the output goes)."""
+
+    @property
+    def command(self) -> list[str]:
+        return [*self.program, *self.args]
+
+    @property
+    def command_line(self) -> str:
+        return " ".join(shlex.quote(part) for part in self.command)
+
+
+def plan_phase(recipe: RecipeConfig, index: int, model_path: str | None = None, check: bool = True) -> PhasePlan:
+    """Compose (and by default validate) one phase; raises :class:`PlanError` naming phase and key."""
+    phase = recipe.phases[index]
+    kind = kind_of(recipe)
+    overrides = kind.overrides(recipe, index, model_path=model_path)
+    try:
+        config = compose(recipe.base_config, overrides)
+        notes = kind.validate(recipe, index, config) if check else []
+    except PlanError as exc:
+        raise PlanError(f"{recipe.source}: phase {index + 1} ({phase.name}): {exc}") from None
+    return PhasePlan(
+        index=index,
+        phase=phase,
+        kind=kind,
+        overrides=overrides,
+        args=config_args(recipe.base_config, overrides),
+        program=kind.program(recipe, config),
+        config=config,
+        notes=notes,
+    )
+
+
+def plan_recipe(recipe: RecipeConfig) -> list[PhasePlan]:
+    """Plan every phase in order; stops at the first phase that does not validate."""
+    return [plan_phase(recipe, i) for i in range(len(recipe.phases))]
