@@ -23,7 +23,8 @@ PREPARE_GOAL = 5_000_000  # prompt tokens per minute, default (in-process) path
 
 def main() -> int:
     from qwenlong_verl.driver.data.prepare import prepare
-    from qwenlong_verl.driver.data.synth import _count_tokens, synth
+    from qwenlong_verl.driver.data.synth import synth
+    from qwenlong_verl.driver.data.synth.tokens import count_tokens
 
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
@@ -36,7 +37,7 @@ def main() -> int:
 
         texts = [d["text"] for line in out.open() for d in json.loads(line)["documents"]]
         start = time.perf_counter()
-        counted = sum(sum(_count_tokens(texts[i : i + 256])) for i in range(0, len(texts), 256))
+        counted = sum(sum(count_tokens(texts[i : i + 256])) for i in range(0, len(texts), 256))
         base = counted / (time.perf_counter() - start) * 60
         print(f"synth: {stats.examples} examples, {stats.document_tokens:,} document tokens in {took:.2f} s")
         print(f"synth                      : {synth_rate / 1e6:8.2f} M tokens/min   (goal >= {SYNTH_GOAL / 1e6:.0f} M)")

@@ -6,4 +6,6 @@ Importing this package is deliberately cheap (no veRL, no torch): veRL imports o
 
 __version__ = "0.1.0"
 
-SUPPORTED_VERL = ">=0.9.1,<0.10"
+SUPPORTED_VERL = "==0.9.1"
+"""The veRL the trainer mode's private hooks were checked on (:mod:`qwenlong_verl.worker.verl_contract`);
+setup.cfg pins the same."""

@@ -115,7 +115,7 @@ def test_truncate_after_resume_drops_later_steps_and_a_torn_line(tmp_path):
     ledger.append(_records(3))  # the resumed run writes step 3 again: once
     assert ledger.steps() == [1, 2, 3]
     assert [r.step for r in ledger.read()] == [1] * 3 + [2] * 3 + [3] * 3
-    assert not ledger.path.with_name("l.jsonl.tmp").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["l.jsonl"]  # no temporary file left
     mtime = ledger.path.stat().st_mtime_ns
     assert ledger.truncate_after(3) == 0 and ledger.path.stat().st_mtime_ns == mtime  # nothing to do: untouched
 

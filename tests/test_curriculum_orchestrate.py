@@ -312,7 +312,7 @@ def test_state_file_written_by_hand_is_refused_with_the_reason(tmp_path):
     state = RunState(path)
     state.update("p1", status="training", launches=1)
     assert RunState.load(path).phase("p1") == {"status": "training", "launches": 1}
-    assert not path.with_name("train_state.json.tmp").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["train_state.json"]  # no temporary file left
 
 
 def test_changed_source_data_is_prepared_again_only_before_training_started(workspace, tmp_path):

@@ -248,9 +248,9 @@ def test_cli_prepare(cli, inputs, tmp_path):
     strict = cli(
         "prepare", "--input", *inputs, "--output", str(tmp_path / "s"), "--phases", "300,1200,2500", "--strict"
     )
-    assert strict.returncode == 1 and "6 bad row(s)" in strict.stdout and not (tmp_path / "s").exists()
+    assert strict.returncode == 2 and "6 bad row(s)" in strict.stderr and not (tmp_path / "s").exists()
     offline = cli(
         "prepare", "--input", inputs[0], "--output", str(tmp_path / "x"), "--tokenizer", "no-org/no-model-qwenlong",
         env={"HF_HUB_OFFLINE": "1"},
     )  # fmt: skip
-    assert offline.returncode == 2 and "--tokenizer /path/to/no-model-qwenlong" in offline.stdout
+    assert offline.returncode == 2 and "--tokenizer /path/to/no-model-qwenlong" in offline.stderr

@@ -8,7 +8,11 @@ threshold) come from the record's ``meta``, and those are checked against the qu
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 from collections import Counter
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -227,5 +231,50 @@ def test_cli_synth_writes_jsonl_prepare_accepts(cli, tmp_path):
         json.dumps(r, ensure_ascii=False) + "\n" for r in synth.iter_examples(4, 2000, 3000, seed=3)
     )
     bad = cli("synth", "--out", str(out), "--n", "4", "--min-tokens", "10", "--max-tokens", "3000")
-    assert bad.returncode == 2 and "--min-tokens must be at least" in bad.stdout
+    assert bad.returncode == 2 and "--min-tokens must be at least" in bad.stderr
     assert Path(out).exists()
+
+
+def test_killed_synth_leaves_the_old_file(tmp_path):
+    """SIGKILL after four of forty records: the previous complete file is still there, byte for byte."""
+    out = tmp_path / "s.jsonl"
+    synth.synth(out, n=3, min_tokens=2000, max_tokens=3000, seed=9)
+    old = out.read_bytes()
+    script = (
+        "import time\n"
+        "from qwenlong_verl.driver.data import synth\n"
+        "def progress(done, total):\n"
+        "    if done == 4:\n"
+        "        print('mid-write', flush=True)\n"
+        "        time.sleep(120)\n"
+        f"synth.synth({str(out)!r}, 40, 2000, 3000, seed=1, progress=progress)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.strip() == "mid-write", proc.stderr.read() if proc.poll() is not None else line
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert out.read_bytes() == old
+    # a rerun replaces it with the new complete file
+    synth.synth(out, 40, 2000, 3000, seed=1)
+    expected = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in synth.iter_examples(40, 2000, 3000, seed=1))
+    assert out.read_text() == expected
+
+
+def test_failed_synth_keeps_the_old_file_and_no_temporary(tmp_path):
+    out = tmp_path / "s.jsonl"
+    out.write_text("previous\n")
+
+    def progress(done, total):
+        if done == 2:
+            raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError, match="stop"):
+        synth.synth(out, 5, 2000, 3000, progress=progress)
+    assert out.read_text() == "previous\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["s.jsonl"]

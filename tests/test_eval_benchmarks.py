@@ -88,6 +88,28 @@ def test_loong_types_levels_and_documents():
     assert "Verdict: upheld." in legal.document and legal.meta == {"type": "legal", "level": 4, "set": 1}
 
 
+def test_loong_rows_asking_in_the_instruction_load(tmp_path):
+    """Loong's release has rows (every paper chain-of-reasoning one) with ``"question": ""`` and the task in
+    ``instruction``; they load, and a row with neither is a named error."""
+    row = {
+        "id": "p4",
+        "type": "paper",
+        "level": 4,
+        "question": "",
+        "instruction": "Order the papers.",
+        "answer": ["B", "A"],
+        "docs": ["d"],
+    }
+    (tmp_path / "loong.jsonl").write_text(
+        json.dumps(row) + "\n" + json.dumps({**row, "id": "p5", "instruction": ""}) + "\n"
+    )
+    with pytest.raises(BenchmarkFormatError, match=r"loong\.jsonl:2 \(loong\): fields 'question' and 'instruction'"):
+        load_file(tmp_path / "loong.jsonl", "loong")
+    (tmp_path / "loong.jsonl").write_text(json.dumps(row) + "\n")
+    (item,) = load_file(tmp_path / "loong.jsonl", "loong")
+    assert item.question == "Order the papers." and item.gold == "B, A"
+
+
 def test_loong_doc_dir_option_and_missing_docs(tmp_path):
     row = json.loads((FIXTURES / "loong" / "loong.jsonl").read_text().splitlines()[0])
     (tmp_path / "loong.jsonl").write_text(json.dumps(row) + "\n")

@@ -219,3 +219,18 @@ def test_cancelled_run_keeps_finished_rows_and_resumes_the_rest(tmp_path):
             (r.item_id, r.k) for r in rest
         )
     assert sorted((r["id"], r["k"]) for r in read_jsonl(path)) == sorted((i, 0) for i in prompts)
+
+
+def test_several_servers_share_the_samples():
+    with (
+        ChatServer(lambda c: Reply(text="a", hang_s=0.05)) as a,
+        ChatServer(lambda c: Reply(text="b", hang_s=0.05)) as b,
+    ):
+        cfg = config(f"{a.url}, {b.url}/chat/completions", concurrency=4)
+        assert cfg.urls == [a.url, b.url]
+        rows, stats = run(reqs(*[f"i{j}" for j in range(12)]), cfg)
+        assert stats.ok == 12 and {r["response"] for r in rows} == {"a", "b"}
+        assert len(a.calls_snapshot()) + len(b.calls_snapshot()) == 12
+    with pytest.raises(ValueError, match=r"user:\*\*\*@") as caught:
+        GenerationConfig(base_url="http://h/v1,ftp://user:pw@h", model="m")
+    assert "pw" not in str(caught.value)

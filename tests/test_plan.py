@@ -213,3 +213,34 @@ def test_gpus_the_machine_does_not_have_are_a_launch_problem(tmp_path):
     assert "trainer.n_gpus_per_node=8 but GPUs visible to torch (CUDA_VISIBLE_DEVICES) is 0" in launch_problem(
         plan.config
     )
+
+
+@pytest.mark.parametrize(
+    "overrides, fragment",
+    [
+        ({"data.train_batch_size": "eight"}, "data.train_batch_size must be an integer (veRL's default is"),
+        ({"trainer.nnodes": "${oc.env:HOME}"}, "trainer.nnodes must be an integer"),
+        ({"trainer.nnodes": "${oc.env:QWENLONG_SURELY_UNSET_VAR}"}, "trainer.nnodes cannot be resolved"),
+        ({"actor_rollout_ref.actor.use_dynamic_bsz": "yes"}, "use_dynamic_bsz must be true or false"),
+        ({"actor_rollout_ref.actor.clip_ratio_high": "wide"}, "clip_ratio_high must be a number"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_named_before_veRL_sees_it(tmp_path, overrides, fragment):
+    recipe = load_recipe(_recipe(tmp_path, **overrides))
+    with pytest.raises(PlanError, match="phase 1 \\(p1\\)") as err:
+        plan_phase(recipe, 0)
+    assert fragment in str(err.value)
+
+
+def test_recipe_files_that_are_no_recipe_are_named(tmp_path):
+    from qwenlong_verl.driver.recipe import RecipeError
+
+    binary = tmp_path / "bin.yaml"
+    binary.write_bytes(b"name: x\n\xff\xfe\x00garbage")
+    with pytest.raises(RecipeError, match="not UTF-8 text"):
+        load_recipe(binary)
+    with pytest.raises(RecipeError, match="it is a folder"):
+        load_recipe(tmp_path)
+    bom = _recipe(tmp_path)
+    bom.write_bytes(b"\xef\xbb\xbf" + bom.read_bytes())
+    assert load_recipe(bom).name == "t"

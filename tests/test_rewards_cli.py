@@ -81,11 +81,21 @@ def test_bad_input_names_line_and_field(cli, tmp_path, content, message):
     responses.write_text(content)
     out = cli("score", "--input", str(responses))
     assert out.returncode == 2
-    assert message in " ".join(out.stdout.split())
+    assert out.stderr.startswith("error: ") and "Traceback" not in out.stderr
+    assert message in " ".join(out.stderr.split())
 
 
 def test_bad_judge_setting_is_an_error(cli, tmp_path):
     responses = tmp_path / "responses.jsonl"
     write_rows(responses, ROWS[:1])
     out = cli("score", "--input", str(responses), "--judge-url", "http://x:1", "--judge-concurrency", "0")
-    assert out.returncode == 2 and "judge_max_concurrency" in out.stdout
+    assert out.returncode == 2 and "judge_max_concurrency" in out.stdout + out.stderr
+
+
+def test_output_equal_to_input_keeps_the_input(cli, tmp_path):
+    responses = tmp_path / "responses.jsonl"
+    write_rows(responses, ROWS)
+    before = responses.read_text()
+    out = cli("score", "--input", str(responses), "--output", str(responses), "--no-judge")
+    assert out.returncode == 2 and "is also an input" in " ".join(out.stderr.split())
+    assert responses.read_text() == before

@@ -307,17 +307,18 @@ def test_sync_judge_failure_is_bounded_and_quiet():
 
 def test_clients_of_finished_loops_are_closed_and_forgotten(server):
     before = len(judge_mod._CLIENTS)
-    sessions = []
+    clients = []
 
     async def one(i: int) -> dict:
         result = await score(f"The answer is town {i}", judge_urls=server.url)
-        sessions.append(judge_mod.get_client(judge_config_for({"judge_urls": server.url}))._session)
+        clients.append(judge_mod.get_client(judge_config_for({"judge_urls": server.url})).http)
+        assert not clients[-1].closed
         return result
 
     for i in range(3):
         assert asyncio.run(one(i))["judge"] == 0.0
     assert len(judge_mod._CLIENTS) == before
-    assert len(sessions) == 3 and all(s is not None and s.closed for s in sessions)
+    assert len(clients) == 3 and all(c.requests == 1 and c.closed for c in clients)
 
 
 # ------------------------------------------------------------------ settings and parsing

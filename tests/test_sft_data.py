@@ -247,4 +247,4 @@ def test_cli(raw, tmp_path, cli):
     assert "chat tokens: min" in text
     bad = cli("sft-data", "--input", str(raw), "--output", str(tmp_path / "o.parquet"), "--max-length", "10")
     assert bad.returncode == 2
-    assert "--max-length needs --tokenizer" in bad.stdout
+    assert "--max-length needs --tokenizer" in bad.stderr

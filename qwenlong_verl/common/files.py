@@ -5,6 +5,8 @@ renamed over the target, so a reader (or a rerun after ``kill -9``) sees the old
 prefix. A multi-file output is written into a temporary sibling folder and swapped in as a whole. A writer
 never overwrites one of its own inputs (:func:`refuse_overwriting`). Hand-written because no well-kept library
 offers the folder swap and the input check together; ``os.replace`` and ``fsync`` are all it needs.
+
+Append-only logs (``open(path, "a")``) do not come here: an append never loses what was there before.
 """
 
 from __future__ import annotations
@@ -12,15 +14,21 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from qwenlong_verl.common.errors import InputError
 
+T = TypeVar("T")
+
 PARTIAL = ".partial"
 """Suffix of a folder being written; a leftover one (a killed writer) is removed by the next writer."""
+
+OLD = ".old"
+"""Suffix of the previous folder during a swap; :func:`recover_folder` puts it back if the swap was killed."""
 
 
 def fsync_dir(path: str | os.PathLike) -> None:
@@ -37,6 +45,48 @@ def fsync_dir(path: str | os.PathLike) -> None:
         os.close(fd)
 
 
+class OutputError(InputError):
+    """An output path that cannot be written (a folder where a file goes, no permission, a file in the way)."""
+
+
+def _cannot(path: str | os.PathLike, exc: OSError) -> OutputError:
+    return OutputError(f"cannot write {path}: {exc.strerror or exc}; choose another path or fix its permissions")
+
+
+def _target(path: str | os.PathLike) -> Path:
+    """The file a write to ``path`` lands in: through a symlink, like ``open(path, "w")``."""
+    target = Path(os.path.realpath(path))
+    if target.is_dir():
+        raise OutputError(f"cannot write {path}: it is a folder; name a file")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _cannot(path, exc) from None
+    return target
+
+
+def _temp_beside(target: Path) -> tuple[int, str]:
+    """A fresh temporary file in ``target``'s folder (same file system, so the rename is atomic); it ends in the
+    target's suffix, for library writers that pick the format by extension (``savefig``)."""
+    try:
+        return tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent)
+    except OSError as exc:
+        raise _cannot(target, exc) from None
+
+
+def _commit(tmp: str, target: Path) -> None:
+    """Give ``tmp`` the mode ``open()`` would, make it durable and rename it over ``target``."""
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)  # open() keeps an existing file's mode
+    except OSError:
+        mode = 0o666 & ~_UMASK  # mkstemp makes 0600; a new file gets what open() would give
+    os.chmod(tmp, mode)
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, target)
+    fsync_dir(target.parent)
+
+
 @contextlib.contextmanager
 def atomic_writer(
     path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8", **kwargs: Any
@@ -44,22 +94,16 @@ def atomic_writer(
     """Open a temporary file beside ``path``; on a clean exit it replaces ``path``, on an error it is removed."""
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_writer writes whole files (mode w or wb), got {mode!r}")
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    target = _target(path)
+    fd, tmp = _temp_beside(target)
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding, **kwargs) as handle:
             yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(OSError):
-            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the mode open() would
-        os.replace(tmp, target)
+        _commit(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    fsync_dir(target.parent)
 
 
 def atomic_write(path: str | os.PathLike, data: str | bytes, encoding: str = "utf-8") -> None:
@@ -68,79 +112,143 @@ def atomic_write(path: str | os.PathLike, data: str | bytes, encoding: str = "ut
         handle.write(data)
 
 
-def write_with(path: str | os.PathLike, writer) -> None:
-    """Atomically produce ``path`` with a library writer that takes a file name (``pq.write_table``,
-    ``save_pretrained``): ``writer(tmp_path)`` writes a temporary file beside it, which then replaces ``path``."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+def write_with(path: str | os.PathLike, writer: Callable[[str], T]) -> T:
+    """Atomically produce the file ``path`` with a library writer that takes a file name (``pq.write_table``,
+    ``figure.savefig``): ``writer(tmp_path)`` writes a temporary file beside it, which then replaces ``path``;
+    returns what ``writer`` returned. A writer of a folder (``save_pretrained``) goes into :func:`atomic_folder`."""
+    target = _target(path)
+    fd, tmp = _temp_beside(target)
     os.close(fd)
     try:
-        writer(tmp)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
+        result = writer(tmp)
+        _commit(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    fsync_dir(target.parent)
+    return result
+
+
+def _remove(path: Path) -> None:
+    """Delete a folder or a file, whichever ``path`` is (a leftover may be either)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _sync_tree(root: Path) -> None:
+    """fsync every file and folder under ``root`` so the swap cannot publish entries not yet on disk."""
+    for folder, _dirs, names in os.walk(root):
+        for name in names:
+            file = os.path.join(folder, name)
+            if not os.path.islink(file):
+                with open(file, "rb") as handle:
+                    os.fsync(handle.fileno())
+        fsync_dir(folder)
 
 
 @contextlib.contextmanager
-def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_folder(path: str | os.PathLike, keep: Callable[[str], bool] | None = None) -> Iterator[Path]:
     """Yield an empty temporary folder beside ``path``; on a clean exit it replaces ``path`` as a whole.
 
     The old folder is renamed aside first and deleted after the swap, so ``kill -9`` leaves either the old
     folder, the new one, or (between the two renames) the old one under ``<name>.old`` next to the new
     ``<name>.partial``: :func:`recover_folder` puts the old one back, and every writer calls it first.
+    ``keep(name)`` marks entries of the old folder that are not this writer's (say an input the user keeps beside
+    the output): they are hard-linked (or copied) into the new folder before the swap, so they survive it.
     """
     target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"cannot write the folder {path}: a file of that name is in the way; name a folder")
     recover_folder(target)
     partial = target.with_name(target.name + PARTIAL)
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    old = target.with_name(target.name + OLD)
+    try:
+        partial.mkdir(parents=True)
+    except OSError as exc:
+        raise _cannot(path, exc) from None
     try:
         yield partial
-        for root, _dirs, names in os.walk(partial):
-            for name in names:
-                with open(os.path.join(root, name), "rb") as handle:
-                    os.fsync(handle.fileno())
-        old = target.with_name(target.name + ".old")
-        if target.exists():
-            shutil.rmtree(old, ignore_errors=True)
+        if keep is not None and target.is_dir():
+            _carry(target, partial, keep)
+        _sync_tree(partial)
+        moved = False
+        if target.exists() or target.is_symlink():
             os.replace(target, old)
-        os.replace(partial, target)
+            moved = True
+        try:
+            os.replace(partial, target)
+        except BaseException:
+            if moved:
+                os.replace(old, target)
+            raise
         fsync_dir(target.parent)
-        shutil.rmtree(old, ignore_errors=True)
     except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
+        _remove(partial)
         raise
+    _remove(old)
+
+
+def _carry(source: Path, dest: Path, keep: Callable[[str], bool]) -> None:
+    """Link the entries of ``source`` that ``keep`` names into ``dest``, unless the writer made one of that name."""
+    for entry in source.iterdir():
+        into = dest / entry.name
+        if not keep(entry.name) or into.exists() or into.is_symlink():
+            continue
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry), into)
+        elif entry.is_dir():
+            shutil.copytree(entry, into, symlinks=True, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(entry, into)
+
+
+def _link_or_copy(source: str | os.PathLike, dest: str | os.PathLike) -> None:
+    """A hard link (instant, no extra space), or a copy where the file system has none."""
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copy2(source, dest)
 
 
 def recover_folder(path: str | os.PathLike) -> None:
-    """Undo a folder swap killed between its two renames: the old folder goes back in place."""
+    """Finish what a killed :func:`atomic_folder` left: the old folder goes back in place if the new one never
+    arrived, a stale old one is deleted if it did, and a half-written new one is deleted either way."""
     target = Path(path)
-    old = target.with_name(target.name + ".old")
-    if old.exists() and not target.exists():
-        os.replace(old, target)
-    shutil.rmtree(target.with_name(target.name + PARTIAL), ignore_errors=True)
+    old = target.with_name(target.name + OLD)
+    if old.exists() or old.is_symlink():
+        if target.exists() or target.is_symlink():
+            _remove(old)
+        else:
+            os.replace(old, target)
+            fsync_dir(target.parent)
+    _remove(target.with_name(target.name + PARTIAL))
 
 
 def refuse_overwriting(output: str | os.PathLike, inputs: Iterable[str | os.PathLike], flag: str = "--output") -> None:
-    """Raise :class:`InputError` when ``output`` is one of ``inputs`` (same file, by inode where it exists)."""
-    out = Path(output)
+    """Raise :class:`InputError` when writing ``output`` would replace one of ``inputs``: the same file (by path,
+    through symlinks, or by inode for a hard link), or an input inside ``output`` when that is a folder."""
+    out = Path(output).resolve()
     for given in inputs:
-        src = Path(given)
-        same = out.resolve() == src.resolve()
+        src = Path(given).resolve()
+        same = out == src or out in src.parents
         if not same and out.exists() and src.exists():
             with contextlib.suppress(OSError):
                 same = os.path.samefile(out, src)
         if same:
-            raise InputError(f"{flag} {output} is also an input; write to another file (the input is kept as it is)")
+            raise InputError(
+                f"{flag} {output} is also an input ({given}); write elsewhere (inputs are kept as they are)"
+            )
 
 
 def _read_umask() -> int:
+    """The process umask: from /proc where it can be read, else by setting and restoring it (at import only)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
     mask = os.umask(0)
     os.umask(mask)
     return mask

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from qwenlong_verl.common.errors import InputError
+
 NUMERIC = "numeric"
 """Numeric answer checked with a relative tolerance (DocMath, corpus-level aggregation)."""
 
@@ -33,7 +35,7 @@ _ALIASES = {
 }
 
 
-class UnknownTaskError(ValueError):
+class UnknownTaskError(InputError):
     """A task label outside :data:`TASKS` and its aliases."""
 
 

@@ -8,6 +8,7 @@ errors that name the offending key.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from typing import Any
 
@@ -69,6 +70,59 @@ def compose(base_config: str, overrides: list[str]):
             return hydra_compose(base_config, overrides=overrides)
     except (HydraException, OmegaConfBaseException) as exc:
         raise PlanError(_explain_compose_error(base_config, overrides, exc)) from None
+
+
+@functools.lru_cache(maxsize=8)
+def defaults(base_config: str):
+    """The base config with no overrides: what each key's type is when nobody sets it (read-only, cached)."""
+    from omegaconf import OmegaConf
+
+    config = compose(base_config, [])
+    OmegaConf.set_readonly(config, True)
+    return config
+
+
+def check_value_types(config, base_config: str) -> None:
+    """Every number or flag the recipe set has the type of the key's default, and every interpolation resolves:
+    ``data.train_batch_size: "eight"`` or ``trainer.nnodes: ${oc.env:HOME}`` fails here, naming the key,
+    instead of deep inside veRL's validation as an arithmetic error."""
+    from omegaconf import DictConfig
+    from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+    def kind_of(value) -> str | None:
+        if isinstance(value, bool):
+            return "bool"
+        if isinstance(value, int):
+            return "int"
+        if isinstance(value, float):
+            return "float"
+        return None
+
+    def walk(node, reference, prefix: str) -> None:
+        for key in node:
+            path = f"{prefix}.{key}" if prefix else str(key)
+            try:
+                value = node[key]
+            except MissingMandatoryValue:  # veRL's own ``???``: only an error where veRL reads it
+                continue
+            except OmegaConfBaseException as exc:  # an interpolation that cannot resolve
+                raise PlanError(
+                    f"{path} cannot be resolved ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+                ) from None
+            try:
+                default = reference[key] if key in reference else None
+            except OmegaConfBaseException:
+                continue
+            if isinstance(value, DictConfig) and isinstance(default, DictConfig):
+                walk(value, default, path)
+                continue
+            want, have = kind_of(default), kind_of(value)
+            if want is None or value is None or have == want or (want == "float" and have == "int"):
+                continue
+            words = {"bool": "true or false", "int": "an integer", "float": "a number"}
+            raise PlanError(f"{path} must be {words[want]} (veRL's default is {default!r}), got {value!r}")
+
+    walk(config, defaults(base_config), "")
 
 
 def _explain_compose_error(base_config: str, overrides: list[str], exc: Exception) -> str:

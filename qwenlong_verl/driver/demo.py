@@ -19,12 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qwenlong_verl.common.files import atomic_folder, atomic_write
 from qwenlong_verl.worker.rewards.keys import ENV_URLS
 
 logger = logging.getLogger(__name__)
 
 DEMO_RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "cpu_smoke.yaml"
 """The recipe the demo trains (a checkout's ``recipes/``)."""
+REPORT_FILE = "report.md"
 TRAINING_FIGURES = (
     ("critic/score/mean", "reward (mean)"),
     ("actor/entropy", "entropy"),
@@ -141,7 +143,7 @@ def _plot_rewards(rows: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def _write_report(result: DemoResult, sections: list[str], path: Path) -> None:
+def _write_report(sections: list[str], path: Path) -> None:
     lines = ["# qwenlong-verl demo report", ""]
     lines += sections
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -228,95 +230,97 @@ def run_demo(
     say = step or (lambda message: logger.info("%s", message))
     out = Path(out_dir)
     report_dir = out / "report"
-    report_dir.mkdir(parents=True, exist_ok=True)
     recipe = load_recipe(recipe_path)
     recipe.output_dir = str(out / "train")
-    result = DemoResult(out_dir=str(out), report=str(report_dir / "report.md"), train_dir=recipe.output_dir)
+    result = DemoResult(out_dir=str(out), report=str(report_dir / REPORT_FILE), train_dir=recipe.output_dir)
     sections: list[str] = []
 
     say(f"training {recipe.name} for real on the CPU ({len(recipe.phases)} phases): {recipe.description}")
     reports = train(recipe, echo=say)
     result.commands = [r.command_line for r in reports]
 
-    data_dir = layout.prepared_dir(recipe)
-    stats = json.loads((data_dir / "stats.json").read_text())
-    synth_rows = (data_dir / layout.SYNTH_FILE).read_text().splitlines()
-    result.synth_examples = len(synth_rows)
-    result.phase_rows = [p["rows"] for p in stats["phase_stats"]]
-    sections += [
-        "## 1. Data",
-        "",
-        f"{result.synth_examples} synthetic questions (`{data_dir / layout.SYNTH_FILE}`), prepared into phase windows "
-        f"with the {stats['tokenizer']} tokenizer:",
-        "",
-        "| phase | window (tokens) | rows | tasks |",
-        "|---|---|---|---|",
-    ]
-    for p in stats["phase_stats"]:
-        tasks = ", ".join(f"{k} {v}" for k, v in sorted(p["tasks"].items()))
-        sections.append(f"| {p['phase']} | ({p['min_exclusive']:,}, {p['max_inclusive']:,}] | {p['rows']} | {tasks} |")
-    if stats.get("histogram"):
-        (report_dir / "lengths.png").write_bytes((data_dir / stats["histogram"]).read_bytes())
-        sections += ["", "![input lengths per phase](lengths.png)"]
-    sections.append("")
-
-    say("reading the figures veRL logged at each step")
-    phases = [(p.name, read_metrics(layout.metrics_file(recipe, i))) for i, p in enumerate(recipe.phases)]
-    result.steps = {name: len(rows) for name, rows in phases}
-    _plot_training(phases, report_dir / "training.png")
-    sections += [
-        "## 2. Training (stock veRL main_ppo, trainer mode qwenlong, CPU backend)",
-        "",
-        "| phase | step | reward | entropy | grad norm | response length | step time (s) |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for name, rows in phases:
-        for r in rows:
-            cells = [f"{r.get(key, float('nan')):.4g}" for key, _ in TRAINING_FIGURES]
-            sections.append(f"| {name} | {r['step']} | {' | '.join(cells)} | {r.get('timing_s/step', 0):.1f} |")
-    sections += ["", "![per-step figures](training.png)", ""]
-
-    say("the retrospective transition, from phase 1's real difficulty ledger")
-    sections += ["## 3. Retrospective transition", ""]
-    for i, phase in enumerate(recipe.phases):
-        if phase.retrospective is None:
-            continue
-        carry = json.loads((layout.phase_data_dir(recipe, i) / layout.REPORT_FILE).read_text())
-        result.carried += int(carry["carried"])
-        (report_dir / "retrospective.json").write_text(json.dumps(carry, indent=2), encoding="utf-8")
-        from qwenlong_verl.driver.plan import plan_phase
-
-        ledger = DifficultyLedger(phase_ledger_path(plan_phase(recipe, i - 1, check=False)))
-        records = ledger.read()
-        _plot_difficulty(records, set(carry["indices"]), report_dir / "difficulty.png")
+    with atomic_folder(report_dir) as new:  # the report and its figures, all from this run or the last one
+        data_dir = layout.prepared_dir(recipe)
+        stats = json.loads((data_dir / "stats.json").read_text())
+        synth_rows = (data_dir / layout.SYNTH_FILE).read_text().splitlines()
+        result.synth_examples = len(synth_rows)
+        result.phase_rows = [p["rows"] for p in stats["phase_stats"]]
         sections += [
-            f"Ledger `{ledger.path}`: {len(records)} records written by the trainer from real rollouts. "
-            f"{phase.name} = its own window's rows + {carry['carried']} hard rows of earlier phases drawn by difficulty.",
+            "## 1. Data",
             "",
-            "![difficulty of earlier examples, carried ones highlighted](difficulty.png)",
+            f"{result.synth_examples} synthetic questions (`{data_dir / layout.SYNTH_FILE}`), prepared into phase windows "
+            f"with the {stats['tokenizer']} tokenizer:",
             "",
+            "| phase | window (tokens) | rows | tasks |",
+            "|---|---|---|---|",
         ]
+        for p in stats["phase_stats"]:
+            tasks = ", ".join(f"{k} {v}" for k, v in sorted(p["tasks"].items()))
+            sections.append(
+                f"| {p['phase']} | ({p['min_exclusive']:,}, {p['max_inclusive']:,}] | {p['rows']} | {tasks} |"
+            )
+        if stats.get("histogram"):
+            (new / "lengths.png").write_bytes((data_dir / stats["histogram"]).read_bytes())
+            sections += ["", "![input lengths per phase](lengths.png)"]
+        sections.append("")
 
-    judged = bool(judge_kwargs) or bool(os.getenv(ENV_URLS, "").strip())
-    say("scoring sample responses with the hybrid reward" + (" (judge on)" if judged else " (rules only)"))
-    result.reward_table = score_samples(
-        [str(data_dir / p["file"]) for p in stats["phase_stats"]], judge_kwargs=judge_kwargs
-    )
-    _plot_rewards(result.reward_table, report_dir / "rewards.png")
-    sections += [
-        "## 4. Hybrid reward on sample responses",
-        "",
-        "| response | n | mean reward | expected | agree |",
-        "|---|---|---|---|---|",
-    ]
-    for r in result.reward_table:
-        sections.append(
-            f"| {r['kind']} | {r['n']} | {r['mean_score']:.2f} | {r['expected']:.0f} | {r['agree']}/{r['n']} |"
+        say("reading the figures veRL logged at each step")
+        phases = [(p.name, read_metrics(layout.metrics_file(recipe, i))) for i, p in enumerate(recipe.phases)]
+        result.steps = {name: len(rows) for name, rows in phases}
+        _plot_training(phases, new / "training.png")
+        sections += [
+            "## 2. Training (stock veRL main_ppo, trainer mode qwenlong, CPU backend)",
+            "",
+            "| phase | step | reward | entropy | grad norm | response length | step time (s) |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name, rows in phases:
+            for r in rows:
+                cells = [f"{r.get(key, float('nan')):.4g}" for key, _ in TRAINING_FIGURES]
+                sections.append(f"| {name} | {r['step']} | {' | '.join(cells)} | {r.get('timing_s/step', 0):.1f} |")
+        sections += ["", "![per-step figures](training.png)", ""]
+
+        say("the retrospective transition, from phase 1's real difficulty ledger")
+        sections += ["## 3. Retrospective transition", ""]
+        for i, phase in enumerate(recipe.phases):
+            if phase.retrospective is None:
+                continue
+            carry = json.loads((layout.phase_data_dir(recipe, i) / layout.REPORT_FILE).read_text())
+            result.carried += int(carry["carried"])
+            (new / "retrospective.json").write_text(json.dumps(carry, indent=2), encoding="utf-8")
+            from qwenlong_verl.driver.plan import plan_phase
+
+            ledger = DifficultyLedger(phase_ledger_path(plan_phase(recipe, i - 1, check=False)))
+            records = ledger.read()
+            _plot_difficulty(records, set(carry["indices"]), new / "difficulty.png")
+            sections += [
+                f"Ledger `{ledger.path}`: {len(records)} records written by the trainer from real rollouts. "
+                f"{phase.name} = its own window's rows + {carry['carried']} hard rows of earlier phases drawn by difficulty.",
+                "",
+                "![difficulty of earlier examples, carried ones highlighted](difficulty.png)",
+                "",
+            ]
+
+        judged = bool(judge_kwargs) or bool(os.getenv(ENV_URLS, "").strip())
+        say("scoring sample responses with the hybrid reward" + (" (judge on)" if judged else " (rules only)"))
+        result.reward_table = score_samples(
+            [str(data_dir / p["file"]) for p in stats["phase_stats"]], judge_kwargs=judge_kwargs
         )
-    sections += ["", "![reward summary](rewards.png)", "", "## 5. Commands run", ""]
-    for r in reports:
-        sections += [f"**phase {r.number} ({r.name})**", "", "```bash", r.command_line, "```", ""]
+        _plot_rewards(result.reward_table, new / "rewards.png")
+        sections += [
+            "## 4. Hybrid reward on sample responses",
+            "",
+            "| response | n | mean reward | expected | agree |",
+            "|---|---|---|---|---|",
+        ]
+        for r in result.reward_table:
+            sections.append(
+                f"| {r['kind']} | {r['n']} | {r['mean_score']:.2f} | {r['expected']:.0f} | {r['agree']}/{r['n']} |"
+            )
+        sections += ["", "![reward summary](rewards.png)", "", "## 5. Commands run", ""]
+        for r in reports:
+            sections += [f"**phase {r.number} ({r.name})**", "", "```bash", r.command_line, "```", ""]
 
-    _write_report(result, sections, Path(result.report))
-    (out / "demo_result.json").write_text(json.dumps(result.__dict__, indent=2), encoding="utf-8")
+        _write_report(sections, new / REPORT_FILE)
+    atomic_write(out / "demo_result.json", json.dumps(result.__dict__, indent=2))
     return result

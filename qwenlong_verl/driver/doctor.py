@@ -110,6 +110,19 @@ def check_registrations() -> list[Check]:
     return checks
 
 
+def check_verl_hooks() -> list[Check]:
+    """Every private veRL method or attribute the trainer mode and the CPU backend rely on, as we use it:
+    one row when all hold, else one row per broken hook, named."""
+    from qwenlong_verl.worker.verl_contract import HOOKS, hook_problem
+
+    broken_hooks = [(hook, problem) for hook in HOOKS if (problem := hook_problem(hook))]
+    if not broken_hooks:
+        detail = f"all present with the expected signatures (checked on verl{SUPPORTED_VERL})"
+        return [Check("veRL", f"{len(HOOKS)} private hooks (trainer mode, CPU backend)", True, detail)]
+    fix = f"pip install 'verl{SUPPORTED_VERL}'"
+    return [Check("veRL", f"hook {hook.attribute}", False, problem, fix) for hook, problem in broken_hooks]
+
+
 def check_gpu() -> list[Check]:
     checks = []
     try:
@@ -143,6 +156,7 @@ def run_checks() -> list[Check]:
     checks = check_verl()
     checks += check_dependencies()
     if checks[0].ok:
+        checks += check_verl_hooks()
         checks += check_registrations()
     checks += check_gpu()
     return checks

@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from qwenlong_verl.driver.compose import PlanError, compose, config_args
+from qwenlong_verl.driver.compose import PlanError, check_value_types, compose, config_args
 from qwenlong_verl.driver.kinds import PhaseKind, kind_of
 from qwenlong_verl.driver.recipe import PhaseConfig, RecipeConfig
 
@@ -52,7 +52,10 @@ def plan_phase(recipe: RecipeConfig, index: int, model_path: str | None = None, 
     overrides = kind.overrides(recipe, index, model_path=model_path)
     try:
         config = compose(recipe.base_config, overrides)
-        notes = kind.validate(recipe, index, config) if check else []
+        notes = []
+        if check:
+            check_value_types(config, recipe.base_config)
+            notes = kind.validate(recipe, index, config)
     except PlanError as exc:
         raise PlanError(f"{recipe.source}: phase {index + 1} ({phase.name}): {exc}") from None
     return PhasePlan(

@@ -34,7 +34,10 @@ A curriculum built from source data by ``qwenlong-verl train`` (docs/curriculum.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -252,20 +255,19 @@ class RecipeConfig:
         raise RecipeError(f"{self.source}: no phase named {name_or_index!r} (have {[p.name for p in self.phases]})")
 
 
-def _build(cls, data: Any, where: str, source: str):
-    """Build dataclass ``cls`` from a mapping, rejecting unknown keys and wrong types with the path named."""
+def _build(cls, data: Any, where: str, source: str) -> dict[str, Any]:
+    """Keyword arguments of dataclass ``cls`` from a mapping: unknown keys and wrong types rejected, path named."""
     if not isinstance(data, dict):
         raise RecipeError(f"{source}: {where or 'recipe'} must be a mapping, got {type(data).__name__}")
     known = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
-    unknown = sorted(set(data) - set(known))
+    unknown = sorted(set(data) - set(known), key=str)
     if unknown:
-        import difflib
-
         hints = []
         for key in unknown:
             close = difflib.get_close_matches(str(key), known, n=1)
             hints.append(f"{where + '.' if where else ''}{key}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise RecipeError(f"{source}: unknown key(s): {', '.join(hints)}; allowed: {', '.join(known)}")
+    types_of = typing.get_type_hints(cls)
     kwargs = {}
     for name, f in known.items():
         path = f"{where}.{name}" if where else name
@@ -273,37 +275,43 @@ def _build(cls, data: Any, where: str, source: str):
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise RecipeError(f"{source}: missing required key {path!r}")
             continue
-        kwargs[name] = _check_type(data[name], f.type, path, source)
+        kwargs[name] = _convert(data[name], types_of[name], path, source)
     return kwargs
 
 
-def _check_type(value: Any, annotation: str, path: str, source: str) -> Any:
-    ann = str(annotation)
-    if ann.startswith("int"):
-        if value is None and "None" in ann:
+def _convert(value: Any, tp: Any, path: str, source: str) -> Any:
+    """``value`` as the annotated type ``tp`` (from the dataclass's own annotations), or a :class:`RecipeError`."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        nested = len(inner) == 1 and dataclasses.is_dataclass(inner[0])
+        if value is None or (nested and value is False):  # ``retrospective: false`` means none
             return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise RecipeError(f"{source}: {path} must be an integer, got {value!r}")
-        return value
-    if ann == "float":
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise RecipeError(f"{source}: {path} must be a number, got {value!r}")
-        return float(value)
-    if ann == "bool":
+        return _convert(value, inner[0], path, source)
+    if dataclasses.is_dataclass(tp):
+        return tp(**_build(tp, {} if value is True else value, path, source))  # ``true``: the defaults
+    if tp is bool:
         if not isinstance(value, bool):
             raise RecipeError(f"{source}: {path} must be true or false, got {value!r}")
         return value
-    if ann == "str":
+    if tp in (int, float):
+        if isinstance(value, bool) or not isinstance(value, int if tp is int else int | float):
+            raise RecipeError(f"{source}: {path} must be {'an integer' if tp is int else 'a number'}, got {value!r}")
+        return tp(value)
+    if tp is str:
         if not isinstance(value, str):
             raise RecipeError(f"{source}: {path} must be a string, got {value!r}")
         return value
-    if ann.startswith("list[str]"):
-        if isinstance(value, str):
+    if origin is list:
+        (item,) = args
+        if item is str and isinstance(value, str):
             value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, list):
+            raise RecipeError(f"{source}: {path} must be a list, got {value!r}")
+        if item is str and not all(isinstance(v, str) for v in value):
             raise RecipeError(f"{source}: {path} must be a list of paths, got {value!r}")
-        return value
-    if ann.startswith("dict"):
+        return [_convert(v, item, f"{path}[{k}]", source) for k, v in enumerate(value)]
+    if origin is dict:
         if value is None:
             return {}
         if not isinstance(value, dict):
@@ -314,38 +322,17 @@ def _check_type(value: Any, annotation: str, path: str, source: str) -> Any:
 
 def parse_recipe(data: Any, source: str = "<recipe>") -> RecipeConfig:
     """Validate a recipe mapping (as read from YAML) into a :class:`RecipeConfig`."""
-    kwargs = _build(RecipeConfig, data, "", source)
+    if not isinstance(data, dict):
+        raise RecipeError(f"{source}: a recipe must be a mapping, got {type(data).__name__}")
     raw_phases = data.get("phases")
     if not isinstance(raw_phases, list) or not raw_phases:
         raise RecipeError(f"{source}: 'phases' must be a non-empty list of phases")
-    phases = [_build_phase(p, i, source) for i, p in enumerate(raw_phases)]
-    kwargs["phases"] = phases
-    if kwargs.get("data") is not None:
-        data_kwargs = _build(RecipeDataConfig, kwargs["data"], "data", source)
-        if data_kwargs.get("synth") is not None:
-            data_kwargs["synth"] = RecipeSynthConfig(
-                **_build(RecipeSynthConfig, data_kwargs["synth"], "data.synth", source)
-            )
-        kwargs["data"] = RecipeDataConfig(**data_kwargs)
+    kwargs = _build(RecipeConfig, data, "", source)
     if "base_config" not in kwargs and kwargs.get("kind") in RECIPE_KINDS:
         kwargs["base_config"] = RECIPE_KINDS[kwargs["kind"]].base_config
     recipe = RecipeConfig(**kwargs, source=source)
     _check_semantics(recipe)
     return recipe
-
-
-def _build_phase(data: Any, i: int, source: str) -> PhaseConfig:
-    kwargs = _build(PhaseConfig, data, f"phases[{i}]", source)
-    retro = kwargs.get("retrospective")
-    if retro is True:
-        retro = {}
-    if retro is None or retro is False:
-        kwargs["retrospective"] = None
-    else:
-        kwargs["retrospective"] = RetrospectiveConfig(
-            **_build(RetrospectiveConfig, retro, f"phases[{i}].retrospective", source)
-        )
-    return PhaseConfig(**kwargs)
 
 
 def _check_curriculum(recipe: RecipeConfig) -> None:
@@ -442,15 +429,23 @@ def _check_semantics(recipe: RecipeConfig) -> None:
     _check_curriculum(recipe)
 
 
+MAX_RECIPE_BYTES = 1 << 20
+"""A recipe is a page of YAML; anything larger is the wrong file (checked before it is read)."""
+
+
 def load_recipe(path: str | Path) -> RecipeConfig:
     """Read and validate a recipe YAML file."""
     import yaml
 
     path = Path(path)
     if not path.is_file():
-        raise RecipeError(f"recipe file not found: {path}")
+        raise RecipeError(f"recipe file not found: {path}" + (" (it is a folder)" if path.is_dir() else ""))
+    if path.stat().st_size > MAX_RECIPE_BYTES:
+        raise RecipeError(f"{path}: {path.stat().st_size} bytes is not a recipe (at most {MAX_RECIPE_BYTES})")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_bytes().decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"{path}: not UTF-8 text (byte {exc.start}); save the recipe as UTF-8 YAML") from None
     except yaml.YAMLError as exc:
-        raise RecipeError(f"{path}: not valid YAML: {exc}") from None
+        raise RecipeError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
     return parse_recipe(data, source=str(path))

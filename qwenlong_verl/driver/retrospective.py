@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from qwenlong_verl.common.files import write_with
 from qwenlong_verl.driver.recipe import RetrospectiveConfig
 from qwenlong_verl.worker.curriculum.ledger import LedgerRecord
 
@@ -236,12 +237,10 @@ def row_index(row: Mapping[str, Any], where: str) -> int:
 
 
 def write_rows(rows: Sequence[Mapping[str, Any]], path: str | Path, like: Sequence[str | Path] = ()) -> None:
-    """Write rows atomically (temporary file, then rename); with the schema of ``like``'s first file if it fits."""
+    """Write rows atomically (whole file or none); with the schema of ``like``'s first file if it fits."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     schema = pq.read_schema(like[0]) if like else None
     if schema is not None and not all(_fits(schema, row) for row in rows):
         schema = None  # a field the source schema lacks (e.g. extra_info.phase added above): infer instead
@@ -249,9 +248,7 @@ def write_rows(rows: Sequence[Mapping[str, Any]], path: str | Path, like: Sequen
         table = pa.Table.from_pylist(list(rows), schema=schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError):
         table = pa.Table.from_pylist(list(rows))
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(path)
+    write_with(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def _fits(schema, row: Mapping[str, Any]) -> bool:

@@ -40,6 +40,7 @@ import torch
 from verl.plugin.platform import PlatformBase, PlatformRegistry
 
 from qwenlong_verl.common import names
+from qwenlong_verl.worker.cpu_hooks import CPU_HOOKS
 
 logger = logging.getLogger(__name__)
 
@@ -532,8 +533,6 @@ def _apply_pending_hooks() -> None:
     here; veRL then loads the plugin, whose hooks find this module half-initialised and leave the work to this
     call at its end. Every registration is idempotent."""
     import sys
-
-    from qwenlong_verl.worker.plugin import CPU_HOOKS
 
     for module, function in CPU_HOOKS:
         if module in sys.modules:

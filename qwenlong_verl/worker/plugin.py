@@ -21,6 +21,7 @@ import os
 from dataclasses import dataclass
 
 from qwenlong_verl.common.names import REWARD_MANAGER, TASK_NORM_ESTIMATOR, TRAINER_MODE
+from qwenlong_verl.worker.cpu_hooks import CPU_BACKEND, CPU_HOOKS
 
 logger = logging.getLogger(__name__)
 
@@ -83,17 +84,6 @@ REGISTRATIONS: tuple[Registration, ...] = (
         trigger="verl.trainer.ppo.v1",
     ),
 )
-
-CPU_BACKEND = "qwenlong_verl.worker.cpu_backend"
-CPU_HOOKS: tuple[tuple[str, str], ...] = (
-    ("verl.plugin.platform.platform_manager", "register_platform"),
-    ("verl.workers.rollout.base", "register_rollout"),
-    ("verl.workers.rollout.replica", "register_replica"),
-    ("verl.workers.engine.fsdp.transformer_impl", "register_engines"),
-    ("verl.workers.engine_workers", "patch_workers"),
-)
-"""(veRL module, function of :mod:`qwenlong_verl.worker.cpu_backend` to run when it is imported): armed only in a
-process started with ``VERL_PLATFORM=cpu``, so GPU runs never load the CPU backend."""
 
 FAILURES: dict[str, str] = {}
 """Provider module -> error text, for every registration that failed in this process."""

@@ -24,6 +24,7 @@ from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 from qwenlong_verl.common.names import TRAINER_MODE
 from qwenlong_verl.worker.algos.trainer_stages import LongContextAlgoStages
 from qwenlong_verl.worker.curriculum.trainer_stages import CurriculumStages
+from qwenlong_verl.worker.verl_contract import check_contract
 
 
 @register_trainer(TRAINER_MODE)
@@ -32,6 +33,10 @@ class QwenLongTrainer(LongContextAlgoStages, CurriculumStages, PPOTrainerSync):
 
     registered_mode: str = TRAINER_MODE
     """The name this trainer was selected by (``trainer.v1.trainer_mode``)."""
+
+    def __init__(self, *args, **kwargs):
+        check_contract()  # before veRL starts any worker: a renamed private method fails here, by name
+        super().__init__(*args, **kwargs)
 
     @property
     def trainer_mode(self) -> str:

@@ -20,6 +20,8 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
+from qwenlong_verl.common.files import atomic_folder
+
 VOCAB_SIZE = 6000
 SEED = 20250521
 CORPUS_LINES = 24000
@@ -190,7 +192,13 @@ def build(out_dir: str | Path, vocab_size: int = VOCAB_SIZE, seed: int = SEED, l
     tokenizer.train_from_iterator(training_corpus(seed, lines), trainer=trainer)
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    with atomic_folder(out) as new:  # the three files belong together: all new, or the old ones
+        _save(tokenizer, new)
+    return out
+
+
+def _save(tokenizer, out: Path) -> None:
+    """``tokenizer.json`` plus the two config files transformers reads beside it."""
     tokenizer.save(str(out / "tokenizer.json"), pretty=False)
     added = {
         str(tokenizer.token_to_id(tok)): {
@@ -218,7 +226,6 @@ def build(out_dir: str | Path, vocab_size: int = VOCAB_SIZE, seed: int = SEED, l
     special = {"eos_token": IM_END, "pad_token": ENDOFTEXT, "additional_special_tokens": [IM_START, IM_END]}
     for name, payload in (("tokenizer_config.json", config), ("special_tokens_map.json", special)):
         (out / name).write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

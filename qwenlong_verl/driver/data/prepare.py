@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qwenlong_verl.common.errors import InputError
+from qwenlong_verl.common.files import atomic_folder, refuse_overwriting
 from qwenlong_verl.common.tasks import TASKS
 from qwenlong_verl.driver.data.schema import Example, RowError, arrow_schema, make_row, parse_record
 from qwenlong_verl.driver.data.template import build_messages, count_rendered_tokens, render_prompt
@@ -42,8 +44,8 @@ ProgressCallback = Callable[[int, int], None]
 """``progress(rows_counted, rows_to_count)``, called after each batch of token counting."""
 
 
-class PrepareError(ValueError):
-    """Bad arguments (input files, phases, tokenizer); nothing was written."""
+class PrepareError(InputError):
+    """Bad arguments (input files, phases, tokenizer, an output that is an input); nothing was written."""
 
 
 class BadRowsError(PrepareError):
@@ -305,6 +307,15 @@ def prepare(
     missing = [str(p) for p in inputs if not Path(p).is_file()]
     if missing:
         raise PrepareError(f"input file(s) not found: {', '.join(missing)}")
+    if Path(output_dir).exists() and not Path(output_dir).is_dir():
+        raise PrepareError(f"--output-dir {output_dir} is a file; give a folder")
+    try:
+        for n in range(1, len(windows) + 1):
+            refuse_overwriting(phase_file(output_dir, n), inputs, flag="--output-dir")
+        for name in (STATS_FILE, HISTOGRAM_FILE):
+            refuse_overwriting(Path(output_dir) / name, inputs, flag="--output-dir")
+    except InputError as exc:
+        raise PrepareError(str(exc)) from None
     load_tokenizer(tokenizer)  # fail fast, before reading gigabytes, with the tokenizer's own message
 
     problems: list[Problem] = []
@@ -377,33 +388,41 @@ def prepare(
         raise BadRowsError(f"{len(problems)} bad row(s) (strict mode, nothing written):\n{listed}{more}", problems)
 
     out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    phase_stats = [
-        _write_phase(out, n, windows, sorted(rows, key=lambda r: r["extra_info"]["index"]))
-        for n, rows in by_phase.items()
-    ]
-    for stale in sorted(out.glob("phase*.parquet")):
-        if stale.stem[5:].isdigit() and int(stale.stem[5:]) > len(windows):
-            logger.warning("removing %s left by an earlier run with more phases", stale)
-            stale.unlink()
-
-    stats = PrepareStats(
-        output_dir=str(out),
-        tokenizer=str(tokenizer),
-        phases=windows,
-        inputs=[str(p) for p in inputs],
-        rows_read=rows_read,
-        rows_written=sum(p.rows for p in phase_stats),
-        dropped=dict(sorted(Counter(p.reason for p in problems).items())),
-        phase_stats=phase_stats,
-        problems=problems,
-        apply_chat_template_kwargs=dict(apply_chat_template_kwargs or {}),
-    )
-    if plot:
-        stats.histogram = HISTOGRAM_FILE
-        plot_lengths({p.phase: _lengths(by_phase[p.phase]) for p in phase_stats}, windows, out / HISTOGRAM_FILE)
-    (out / STATS_FILE).write_text(json.dumps(stats.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    for path in sorted(out.glob("phase*.parquet")):
+        if _is_own(path.name) and int(path.stem[5:]) > len(windows):
+            logger.warning("removing %s left by an earlier run with more phases", path)
+    # All bins and stats.json appear together or not at all; other files in the folder (inputs) are kept.
+    with atomic_folder(out, keep=lambda name: not _is_own(name)) as new:
+        phase_stats = [
+            _write_phase(new, n, windows, sorted(rows, key=lambda r: r["extra_info"]["index"]))
+            for n, rows in by_phase.items()
+        ]
+        stats = PrepareStats(
+            output_dir=str(out),
+            tokenizer=str(tokenizer),
+            phases=windows,
+            inputs=[str(p) for p in inputs],
+            rows_read=rows_read,
+            rows_written=sum(p.rows for p in phase_stats),
+            dropped=dict(sorted(Counter(p.reason for p in problems).items())),
+            phase_stats=phase_stats,
+            problems=problems,
+            apply_chat_template_kwargs=dict(apply_chat_template_kwargs or {}),
+        )
+        if plot:
+            stats.histogram = HISTOGRAM_FILE
+            plot_lengths({p.phase: _lengths(by_phase[p.phase]) for p in phase_stats}, windows, new / HISTOGRAM_FILE)
+        (new / STATS_FILE).write_text(
+            json.dumps(stats.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
     return stats
+
+
+def _is_own(name: str) -> bool:
+    """A file ``prepare`` writes (and so replaces) in its output folder; anything else there is kept."""
+    return name in (STATS_FILE, HISTOGRAM_FILE) or (
+        name.startswith("phase") and name.endswith(".parquet") and name[5:-8].isdigit()
+    )
 
 
 def _lengths(rows: list[dict]) -> list[int]:
@@ -417,7 +436,11 @@ def _write_phase(out: Path, phase: int, windows: list[int], rows: list[dict]) ->
     path = phase_file(out, phase)
     if not rows:
         logger.warning(
-            "phase %d window (%d, %d] has no rows; %s is empty", phase, _lower(windows, phase), windows[phase - 1], path
+            "phase %d window (%d, %d] has no rows; %s is empty",
+            phase,
+            _lower(windows, phase),
+            windows[phase - 1],
+            path.name,
         )
     pq.write_table(pa.Table.from_pylist(rows, schema=arrow_schema()), path)
     tasks = Counter(r["extra_info"]["task"] for r in rows)

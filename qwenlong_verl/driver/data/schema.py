@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from qwenlong_verl.common.errors import InputError
 from qwenlong_verl.common.tasks import CHOICE, NUMERIC, TASKS, UnknownTaskError, normalize_task, task_from_data_source
 from qwenlong_verl.driver.data.template import join_documents
 
@@ -80,7 +81,7 @@ _LETTER = re.compile(r"^\(?([A-Za-z])\)?[.:]?$")
 _QUESTION_AFTER_TEXT = re.compile(r"</text>\s*(.+?)\s*(?:\n\s*Format your (?:response|answer)\b.*)?$", re.S)
 
 
-class RowError(ValueError):
+class RowError(InputError):
     """One bad input row: which file and row (1-based), which field, what is wrong and what to do."""
 
     def __init__(self, source: str, row: int, field: str, message: str, reason: str = "invalid"):

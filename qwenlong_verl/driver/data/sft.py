@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qwenlong_verl.common.errors import InputError
+from qwenlong_verl.common.files import refuse_overwriting, write_with
 from qwenlong_verl.driver.data.template import ANSWER_PHRASE
 
 logger = logging.getLogger(__name__)
@@ -38,7 +40,7 @@ THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 _LOGGED_PROBLEMS = 20
 
 
-class SftDataError(ValueError):
+class SftDataError(InputError):
     """Bad arguments, a template that drops the traces, or (with ``strict``) bad rows; the message lists them."""
 
 
@@ -194,6 +196,10 @@ def convert(
         raise SftDataError("--max-length needs --tokenizer (to count tokens) and a positive value")
     if Path(output).suffix.lower() != ".parquet":
         raise SftDataError(f"output {output!r} must be a .parquet file (veRL's SFT trainer reads parquet)")
+    try:
+        refuse_overwriting(output, inputs)
+    except InputError as exc:
+        raise SftDataError(str(exc)) from None
     if chat_template is not None and tokenizer is None:
         raise SftDataError("--chat-template needs --tokenizer (its special tokens render the template)")
     if chat_template is not None:
@@ -286,7 +292,5 @@ def _write(rows: list[dict], path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    pq.write_table(pa.Table.from_pylist(rows, schema=arrow_schema()), partial)
-    partial.replace(path)
+    table = pa.Table.from_pylist(rows, schema=arrow_schema())
+    write_with(path, lambda tmp: pq.write_table(table, tmp))

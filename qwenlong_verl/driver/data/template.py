@@ -16,6 +16,7 @@ import string
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from qwenlong_verl.common.errors import InputError
 from qwenlong_verl.common.tasks import CHOICE, NUMERIC, QA, normalize_task
 
 ANSWER_PHRASE = "Therefore, the answer is"
@@ -35,7 +36,7 @@ TASK_INSTRUCTIONS: dict[str, str] = {
 OPTION_LETTERS = string.ascii_uppercase
 
 
-class TemplateError(ValueError):
+class TemplateError(InputError):
     """Input that cannot make a well-formed prompt (empty document/question, choices missing or misplaced)."""
 
 

@@ -13,11 +13,10 @@ non-zero advantages and a non-zero gradient in every task; a plain random model 
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from qwenlong_verl.common.files import atomic_folder
 
 ANSWER_TEXTS = (" A", " B", " C", " D")
 """Texts whose tokens the ``answers`` variant prefers (each one token in the builtin tokenizer)."""
@@ -109,23 +108,7 @@ def write_tiny_model(out: str | Path, seed: int = 0, answers: bool = False, spec
     model.generation_config = GenerationConfig(
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, do_sample=True
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_folder(out) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        for path in tmp.iterdir():
-            with open(path, "rb+") as handle:
-                os.fsync(handle.fileno())
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

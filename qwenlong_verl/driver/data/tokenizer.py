@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from qwenlong_verl.common.errors import InputError
+
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
@@ -19,7 +21,7 @@ BUILTIN = "builtin"
 """The name that selects the shipped tokenizer, wherever a tokenizer name or path is accepted."""
 
 
-class TokenizerLoadError(RuntimeError):
+class TokenizerLoadError(InputError):
     """The tokenizer could not be loaded; the message says what to pass instead."""
 
 

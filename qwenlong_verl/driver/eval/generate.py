@@ -5,11 +5,12 @@ sample is one appended row of ``generations.jsonl`` and only missing or failed s
 The K requests of an item share their prompt, so a server with prefix caching (vLLM's default) computes the
 long prefill once. ``concurrency`` workers pull from one queue (bounded memory, clean cancellation).
 
-Transient faults — connection errors, timeouts, HTTP 408/409/425/429/5xx, malformed bodies — are retried
-with exponential backoff and jitter (``Retry-After`` honoured) up to ``max_retries`` times; other 4xx are
-permanent (a prompt longer than the server's window will not fit on a retry). Either way a sample that
-still fails is recorded as ``status: "error"`` with the reason, never raised: one bad sample must not cost
-a long evaluation, and the next run retries it.
+HTTP goes through :class:`qwenlong_verl.common.openai_client.OpenAIClient`, the judge's client too: several
+endpoints (comma-separated ``base_url``), transient faults (connection errors, timeouts, HTTP
+408/409/425/429/5xx, malformed bodies) retried with backoff and jitter (``Retry-After`` honoured) up to
+``max_retries`` times, other 4xx permanent, reply bodies capped. A sample that still fails is recorded as
+``status: "error"`` with the reason, never raised: one bad sample must not cost a long evaluation, and the
+next run retries it.
 """
 
 from __future__ import annotations
@@ -23,18 +24,23 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from qwenlong_verl.common.errors import InputError, RunFailed
+from qwenlong_verl.common.openai_client import (
+    DEFAULT_MAX_BODY_BYTES,
+    OpenAIClient,
+    RequestError,
+    first_choice,
+    redact,
+)
 from qwenlong_verl.driver.eval.store import read_jsonl
 
 logger = logging.getLogger(__name__)
-
-RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
-"""4xx statuses worth retrying (plus every 5xx)."""
 
 REQUEST_ID_HEADER = "X-Request-Id"
 """Each request carries ``qwenlong-eval:<item id>:<k>:<attempt>:<nonce>`` (vLLM uses it as its request id)."""
 
 
-class GenerationSetupError(RuntimeError):
+class GenerationSetupError(RunFailed):
     """The endpoint cannot serve this run at all (unreachable, model not served); nothing was sent."""
 
 
@@ -43,7 +49,8 @@ class GenerationConfig:
     """How to sample the served policy."""
 
     base_url: str
-    """OpenAI-compatible base URL ending in ``/v1`` (e.g. ``http://HOST:8000/v1`` for ``vllm serve``)."""
+    """OpenAI-compatible base URL ending in ``/v1`` (e.g. ``http://HOST:8000/v1`` for ``vllm serve``); several
+    servers of the same model, comma-separated, share the load."""
 
     model: str
     """Model name as served (``vllm serve MODEL`` or its ``--served-model-name``)."""
@@ -81,15 +88,19 @@ class GenerationConfig:
     extra_body: Mapping[str, Any] = field(default_factory=dict)
     """Extra request fields passed through (e.g. ``top_k``, ``chat_template_kwargs``)."""
 
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    """Largest reply read; a longer one is a failed sample."""
+
     def __post_init__(self):
-        url = str(self.base_url or "").strip().rstrip("/")
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"--model-url must start with http:// or https://, got {self.base_url!r}")
-        if url.endswith("/chat/completions"):
-            url = url.removesuffix("/chat/completions")
-        self.base_url = url
+        urls = []
+        for url in str(self.base_url or "").split(","):
+            url = url.strip().rstrip("/")
+            if not url.startswith(("http://", "https://")):
+                raise InputError(f"--model-url must start with http:// or https://, got {redact(self.base_url)!r}")
+            urls.append(url.removesuffix("/chat/completions"))
+        self.base_url = ",".join(dict.fromkeys(urls))
         if not str(self.model or "").strip():
-            raise ValueError("--model is required (the served model name)")
+            raise InputError("--model is required (the served model name)")
         checks = [
             (self.temperature >= 0, "temperature must be >= 0"),
             (0 < self.top_p <= 1, "top_p must be in (0, 1]"),
@@ -98,13 +109,32 @@ class GenerationConfig:
             (self.timeout_s > 0, "timeout_s must be > 0"),
             (self.max_retries >= 0, "max_retries must be >= 0"),
             (self.backoff_s >= 0 and self.backoff_max_s >= 0, "backoff delays must be >= 0"),
+            (self.max_body_bytes >= 1, "max_body_bytes must be >= 1"),
         ]
         for ok, message in checks:
             if not ok:
-                raise ValueError(message)
+                raise InputError(message)
         reserved = {"model", "messages", "n", "stream"} & set(self.extra_body)
         if reserved:
-            raise ValueError(f"extra_body must not set {sorted(reserved)}; they are set by the harness")
+            raise InputError(f"extra_body must not set {sorted(reserved)}; they are set by the harness")
+
+    @property
+    def urls(self) -> list[str]:
+        return self.base_url.split(",")
+
+    def client(self) -> OpenAIClient:
+        """The HTTP client for these settings (use it as ``async with``)."""
+        return OpenAIClient(
+            self.urls,
+            model=self.model,
+            api_key=self.api_key,
+            timeout_s=self.timeout_s,
+            max_retries=self.max_retries,
+            backoff_s=self.backoff_s,
+            backoff_max_s=self.backoff_max_s,
+            max_concurrency=self.concurrency,
+            max_body_bytes=self.max_body_bytes,
+        )
 
     def sample_seed(self, item_id: str, k: int) -> int | None:
         if self.seed is None:
@@ -120,16 +150,6 @@ class SampleRequest:
     item_id: str
     k: int
     messages: list[dict]
-
-
-class RequestFailed(Exception):
-    """One attempt failed; ``retryable`` says whether another attempt may succeed."""
-
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool, retry_after: float | None = None):
-        super().__init__(message)
-        self.status = status
-        self.retryable = retryable
-        self.retry_after = retry_after
 
 
 @dataclass
@@ -161,178 +181,85 @@ def pending_from_file(prompts: Mapping[str, list[dict]], n: int, path) -> list[S
     return pending_samples(prompts, n, read_jsonl(path))
 
 
-def _error_message(status: int, body: str) -> str:
-    import json
-
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return f"HTTP {status}: {body.strip()[:300]}"
-    if isinstance(data, dict):
-        err = data.get("error", data)
-        if isinstance(err, dict) and err.get("message"):
-            return f"HTTP {status}: {str(err['message'])[:300]}"
-        if isinstance(err, str):
-            return f"HTTP {status}: {err[:300]}"
-    return f"HTTP {status}: {body.strip()[:300]}"
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
-
-
-class ChatClient:
-    """Async client of one chat-completions endpoint; use as ``async with ChatClient(config) as client``."""
-
-    def __init__(self, config: GenerationConfig):
-        self.config = config
-        self._session = None
-
-    async def __aenter__(self) -> ChatClient:
-        import aiohttp
-
-        headers = {"Content-Type": "application/json"}
-        if self.config.api_key:
-            headers["Authorization"] = f"Bearer {self.config.api_key}"
-        self._session = aiohttp.ClientSession(
-            headers=headers,
-            connector=aiohttp.TCPConnector(limit=self.config.concurrency),
-            timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
-        )
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def check_model(self, timeout_s: float = 15.0) -> None:
-        """Fail fast when the endpoint is down or does not serve ``config.model`` (skipped if /models is absent)."""
-        import aiohttp
-
-        url = f"{self.config.base_url}/models"
+async def check_served_model(client: OpenAIClient, model: str, timeout_s: float = 15.0) -> None:
+    """Fail fast when an endpoint is down or does not serve ``model`` (skipped where /models is absent)."""
+    for index, endpoint in enumerate(client.endpoints):
+        url = f"{endpoint.shown}/models"
         try:
-            async with self._session.get(url, timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
-                body = await resp.text()
-                if resp.status in (404, 405):
-                    logger.warning("%s is not implemented (HTTP %d); not checking the model name", url, resp.status)
-                    return
-                if resp.status != 200:
-                    raise GenerationSetupError(f"{url}: {_error_message(resp.status, body)}")
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:  # asyncio.TimeoutError: Python 3.10
+            served = await client.list_models(index, timeout_s=timeout_s)
+        except RequestError as exc:
+            if exc.code in ("connect", "timeout"):
+                raise GenerationSetupError(
+                    f"cannot reach {url} ({exc}); is the server (e.g. `vllm serve`) running "
+                    "and is --model-url its /v1 base URL?"
+                ) from exc
+            raise GenerationSetupError(f"{url}: {exc}") from exc
+        if served is None:
+            logger.warning("%s lists no models (or is not implemented); not checking the model name", url)
+        elif served and model not in served:
             raise GenerationSetupError(
-                f"cannot reach {url} ({type(exc).__name__}: {exc}); is the server (e.g. `vllm serve`) running "
-                "and is --model-url its /v1 base URL?"
-            ) from exc
-        import json
-
-        try:
-            served = [m.get("id") for m in json.loads(body).get("data", []) if isinstance(m, dict)]
-        except (ValueError, AttributeError):
-            logger.warning("%s returned no model list; not checking the model name", url)
-            return
-        if served and self.config.model not in served:
-            raise GenerationSetupError(
-                f"model {self.config.model!r} is not served at {self.config.base_url}; served: {', '.join(map(str, served))}"
+                f"model {model!r} is not served at {endpoint.shown}; served: {', '.join(map(str, served))}"
             )
 
-    def _payload(self, messages: list[dict], seed: int | None) -> dict[str, Any]:
-        payload: dict[str, Any] = {
-            **dict(self.config.extra_body),
-            "model": self.config.model,
-            "messages": messages,
-            "n": 1,
-            "temperature": self.config.temperature,
-            "top_p": self.config.top_p,
-            "max_tokens": self.config.max_tokens,
-        }
-        if seed is not None:
-            payload["seed"] = seed
-        return payload
 
-    async def complete_once(self, messages: list[dict], *, request_id: str, seed: int | None = None) -> dict[str, Any]:
-        """One attempt: the parsed completion fields, or :class:`RequestFailed`."""
-        import aiohttp
-
-        url = f"{self.config.base_url}/chat/completions"
-        try:
-            async with self._session.post(
-                url, json=self._payload(messages, seed), headers={REQUEST_ID_HEADER: request_id}
-            ) as resp:
-                body = await resp.text()
-                if resp.status != 200:
-                    retryable = resp.status >= 500 or resp.status in RETRYABLE_STATUS
-                    raise RequestFailed(
-                        _error_message(resp.status, body),
-                        status=resp.status,
-                        retryable=retryable,
-                        retry_after=_retry_after(resp.headers.get("Retry-After")),
-                    )
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:  # asyncio.TimeoutError: Python 3.10
-            kind = "timeout" if isinstance(exc, asyncio.TimeoutError) else type(exc).__name__
-            detail = f" after {self.config.timeout_s:g} s" if isinstance(exc, asyncio.TimeoutError) else f": {exc}"
-            raise RequestFailed(f"{kind}{detail}", retryable=True) from exc
-        return _parse_completion(body)
-
-    async def complete(self, request: SampleRequest) -> tuple[dict[str, Any], int]:
-        """Up to ``1 + max_retries`` attempts; returns (generations row, retries used). Never raises RequestFailed."""
-        cfg = self.config
-        nonce = f"{random.getrandbits(32):08x}"
-        seed = cfg.sample_seed(request.item_id, request.k)
-        started = time.monotonic()
-        attempt = 0
-        while True:
-            attempt += 1
-            request_id = f"qwenlong-eval:{request.item_id}:{request.k}:{attempt}:{nonce}"
-            try:
-                fields = await self.complete_once(request.messages, request_id=request_id, seed=seed)
-            except RequestFailed as exc:
-                if not exc.retryable or attempt > cfg.max_retries:
-                    logger.info("sample %s/%d failed after %d attempt(s): %s", request.item_id, request.k, attempt, exc)
-                    row = {
-                        "id": request.item_id,
-                        "k": request.k,
-                        "status": "error",
-                        "error": str(exc),
-                        "http_status": exc.status,
-                        "retryable": exc.retryable,
-                        "attempts": attempt,
-                    }
-                    return row, attempt - 1
-                delay = min(cfg.backoff_max_s, cfg.backoff_s * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
-                if exc.retry_after is not None:
-                    delay = min(cfg.backoff_max_s, max(delay, exc.retry_after))
-                logger.debug("retrying %s in %.2f s (%s)", request_id, delay, exc)
-                await asyncio.sleep(delay)
-                continue
-            row = {
-                "id": request.item_id,
-                "k": request.k,
-                "status": "ok",
-                **fields,
-                "attempts": attempt,
-                "latency_s": round(time.monotonic() - started, 3),
-            }
-            if seed is not None:
-                row["seed"] = seed
-            return row, attempt - 1
+def _payload(config: GenerationConfig, messages: list[dict], seed: int | None) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        **dict(config.extra_body),
+        "model": config.model,
+        "messages": messages,
+        "n": 1,
+        "temperature": config.temperature,
+        "top_p": config.top_p,
+        "max_tokens": config.max_tokens,
+    }
+    if seed is not None:
+        payload["seed"] = seed
+    return payload
 
 
-def _parse_completion(body: str) -> dict[str, Any]:
-    import json
+async def draw(client: OpenAIClient, config: GenerationConfig, request: SampleRequest) -> dict[str, Any]:
+    """One sample, retried by the client; returns its generations row (``status`` ok or error), never raises
+    :class:`RequestError`."""
+    nonce = f"{random.getrandbits(32):08x}"
+    seed = config.sample_seed(request.item_id, request.k)
+    started = time.monotonic()
+
+    def headers(attempt: int) -> dict[str, str]:
+        return {REQUEST_ID_HEADER: f"qwenlong-eval:{request.item_id}:{request.k}:{attempt}:{nonce}"}
 
     try:
-        data = json.loads(body)
-        choice = data["choices"][0]
-        message = choice.get("message") or {}
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-        raise RequestFailed(
-            f"malformed completion body ({type(exc).__name__}): {body[:200]!r}", retryable=True
-        ) from None
-    usage = data.get("usage") or {}
+        reply = await client.chat(_payload(config, request.messages, seed), _completion_fields, headers=headers)
+    except RequestError as exc:
+        logger.info("sample %s/%d failed after %d attempt(s): %s", request.item_id, request.k, exc.attempts, exc)
+        return {
+            "id": request.item_id,
+            "k": request.k,
+            "status": "error",
+            "error": str(exc),
+            "http_status": exc.status,
+            "retryable": exc.retryable,
+            "attempts": exc.attempts,
+        }
+    row = {
+        "id": request.item_id,
+        "k": request.k,
+        "status": "ok",
+        **reply.value,
+        "attempts": reply.attempts,
+        "latency_s": round(time.monotonic() - started, 3),
+    }
+    if seed is not None:
+        row["seed"] = seed
+    return row
+
+
+def _completion_fields(data: dict) -> dict[str, Any]:
+    """The row fields of a chat completion (a malformed one is a retryable ``no_choices``)."""
+    choice = first_choice(data)
+    message = choice.get("message") or {}
+    if not isinstance(message, dict):
+        raise RequestError("no_choices", f"malformed completion body (message): {str(data)[:200]!r}", retryable=True)
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     fields: dict[str, Any] = {
         "response": message.get("content") or "",
         "finish_reason": choice.get("finish_reason"),
@@ -361,9 +288,9 @@ async def generate(
     for request in requests:
         queue.put_nowait(request)
 
-    async with ChatClient(config) as client:
+    async with config.client() as client:
         if check_model:
-            await client.check_model()
+            await check_served_model(client, config.model)
 
         async def worker() -> None:
             while True:
@@ -371,8 +298,8 @@ async def generate(
                     request = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
-                row, retries = await client.complete(request)
-                stats.retries += retries
+                row = await draw(client, config, request)
+                stats.retries += row["attempts"] - 1
                 if row["status"] == "ok":
                     stats.ok += 1
                 else:

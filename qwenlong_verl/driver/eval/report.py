@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from qwenlong_verl.common.files import atomic_folder
 from qwenlong_verl.driver.eval.scoring import (
     DEFAULT_LENGTH_EDGES,
     BucketRow,
@@ -237,24 +238,22 @@ def build_report(root: str | Path) -> tuple[list[GroupSummary], list[BucketRow],
     buckets = length_buckets(items, results, n, edges)
 
     out = folder.report_dir
-    out.mkdir(parents=True, exist_ok=True)
-    plots = []
-    if rows:
-        plot_benchmarks(rows, n, out / BENCHMARK_PLOT)
-        plots.append(BENCHMARK_PLOT)
-    if buckets:
-        plot_lengths(buckets, out / LENGTH_PLOT)
-        plots.append(LENGTH_PLOT)
-    elif (out / LENGTH_PLOT).exists():
-        (out / LENGTH_PLOT).unlink()
-    (out / "README.md").write_text(render_markdown(manifest, rows, buckets, plots), encoding="utf-8")
-    write_json(
-        out / "summary.json",
-        {
-            "model": manifest.get("generation", {}).get("model"),
-            "n": n,
-            "benchmarks": [r.as_dict() for r in rows],
-            "length_buckets": [b.__dict__ for b in buckets],
-        },
-    )
+    with atomic_folder(out) as new:  # a report is several files: all from this build, or the previous report
+        plots = []
+        if rows:
+            plot_benchmarks(rows, n, new / BENCHMARK_PLOT)
+            plots.append(BENCHMARK_PLOT)
+        if buckets:
+            plot_lengths(buckets, new / LENGTH_PLOT)
+            plots.append(LENGTH_PLOT)
+        (new / "README.md").write_text(render_markdown(manifest, rows, buckets, plots), encoding="utf-8")
+        write_json(
+            new / "summary.json",
+            {
+                "model": manifest.get("generation", {}).get("model"),
+                "n": n,
+                "benchmarks": [r.as_dict() for r in rows],
+                "length_buckets": [b.__dict__ for b in buckets],
+            },
+        )
     return rows, buckets, out

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from qwenlong_verl.common.errors import InputError
+from qwenlong_verl.common.openai_client import redact
 from qwenlong_verl.driver.eval.benchmarks import EvalItem, LoadOptions, load_benchmarks
 from qwenlong_verl.driver.eval.generate import GenerationConfig, GenerationStats, generate, pending_samples
 from qwenlong_verl.driver.eval.report import build_report
@@ -40,7 +42,7 @@ SAMPLING_KEYS = ("model", "temperature", "top_p", "max_tokens", "seed", "extra_b
 """Generation settings that must not change within one eval folder."""
 
 
-class EvalConfigError(ValueError):
+class EvalConfigError(InputError):
     """Settings or an eval folder that cannot be used; nothing was sent."""
 
 
@@ -79,8 +81,13 @@ class EvalConfig:
     """Judge endpoints for the hybrid reward; empty: the reward's own default (env or rule only)."""
 
     judge_model: str | None = None
+    """Judge model name; None: ``$QWENLONG_JUDGE_MODEL``, else the first model the endpoint lists."""
+
     judge_timeout_s: float | None = None
+    """Timeout of one judge request in seconds; None: the reward's own."""
+
     judge_concurrency: int | None = None
+    """Judge requests in flight per endpoint; None: the reward's own."""
 
     score_concurrency: int = 64
     """Samples scored at once (judge requests are further bounded by the reward's own limit)."""
@@ -179,7 +186,7 @@ def _manifest(config: EvalConfig, sources) -> dict[str, Any]:
         "version": MANIFEST_VERSION,
         "n": config.n,
         "generation": {
-            "base_url": gen.base_url,
+            "base_url": redact(gen.base_url),
             "model": gen.model,
             "temperature": gen.temperature,
             "top_p": gen.top_p,
@@ -190,7 +197,7 @@ def _manifest(config: EvalConfig, sources) -> dict[str, Any]:
         "max_input_tokens": config.max_input_tokens,
         "tokenizer": config.tokenizer,
         "benchmarks": {s.name: [str(p) for p in s.paths] for s in sources},
-        "judge": config.judge_kwargs(),
+        "judge": json.loads(redact(json.dumps(config.judge_kwargs()))),  # no credentials on disk
         "length_edges": [int(e) for e in config.length_edges],
     }
 
@@ -251,7 +258,7 @@ def prepare(config: EvalConfig):
     if folder.exists():
         manifest = _merge_manifest(folder.read_manifest(), manifest, folder.root)
     rows = {it.id: item_row(it, fp) for it, fp in zip(items, fitted, strict=True)}
-    old_rows = {row["id"]: row for row in read_jsonl(folder.items)}
+    old_rows = {row["id"]: row for row in folder.iter_items()}
     sampled = {key[0] for key in latest_generations(read_jsonl(folder.generations))}
     for item_id, row in rows.items():
         old = old_rows.get(item_id)

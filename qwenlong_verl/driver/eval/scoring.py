@@ -11,9 +11,7 @@ neither overflows (no factorials) nor loses precision when the result is tiny.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import logging
 import math
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -21,8 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qwenlong_verl.driver.eval.store import Key
-
-logger = logging.getLogger(__name__)
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -72,7 +68,7 @@ class ScoreRequest:
     k: int
     response: str
     data_source: str
-    gold: str | list[str]
+    ground_truth: str | list[str]
     extra_info: Mapping[str, Any]
 
 
@@ -123,52 +119,28 @@ async def score(
     concurrency: int = 64,
 ) -> int:
     """Score each request with the training reward; returns how many raised (recorded as ``status: error``)."""
-    from qwenlong_verl.worker.rewards import compute_score_async
+    from qwenlong_verl.driver.score import score_each
 
-    queue: asyncio.Queue[ScoreRequest] = asyncio.Queue()
-    for request in requests:
-        queue.put_nowait(request)
     errors = 0
 
-    async def worker() -> None:
+    def done(index: int, result: Mapping[str, Any] | Exception) -> None:
         nonlocal errors
-        while True:
-            try:
-                req = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            row: dict[str, Any] = {"id": req.item_id, "k": req.k, "response_sha": response_sha(req.response)}
-            try:
-                result = await compute_score_async(
-                    req.data_source, req.response, req.gold, dict(req.extra_info), **judge_kwargs
-                )
-            except Exception as exc:  # a scorer bug must not cost the generations; recorded and retried next run
-                errors += 1
-                logger.warning("scoring %s/%d raised %s: %s", req.item_id, req.k, type(exc).__name__, exc)
-                row.update(status="error", error=f"{type(exc).__name__}: {exc}")
-            else:
-                result = dict(result) if isinstance(result, Mapping) else {"score": result, "acc": result}
-                row.update(
-                    status="ok",
-                    **{
-                        key: _jsonable(result.get(key))
-                        for key in ("score", "acc", "pred", "rule", "judge", "judge_error")
-                    },
-                )
-                row["correct"] = is_correct(result.get("acc"))
-            on_row(row)
+        req = requests[index]
+        row: dict[str, Any] = {"id": req.item_id, "k": req.k, "response_sha": response_sha(req.response)}
+        if isinstance(result, Exception):  # a scorer bug must not cost the generations; retried next run
+            errors += 1
+            row.update(status="error", error=f"{type(result).__name__}: {result}")
+        else:
+            result = dict(result) if isinstance(result, Mapping) else {"score": result, "acc": result}
+            row.update(
+                status="ok",
+                **{key: _jsonable(result.get(key)) for key in ("score", "acc", "pred", "rule", "judge", "judge_error")},
+            )
+            row["correct"] = is_correct(result.get("acc"))
+        on_row(row)
 
-    workers = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(requests))))]
-    try:
-        await asyncio.gather(*workers)
-    finally:
-        for task in workers:
-            task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
-        if requests:
-            from qwenlong_verl.worker.rewards.judge import close_clients
-
-            await close_clients()  # the judge sessions of this loop
+    if requests:
+        await score_each(requests, judge_kwargs, done, concurrency)
     return errors
 
 

@@ -21,13 +21,16 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from qwenlong_verl.common.errors import InputError
+from qwenlong_verl.common.files import atomic_write, atomic_writer
+
 logger = logging.getLogger(__name__)
 
 Key = tuple[str, int]
 """A sample: (item id, sample index k)."""
 
 
-class StoreError(ValueError):
+class StoreError(InputError):
     """An eval folder that cannot be read; the message names the file and line."""
 
 
@@ -58,20 +61,14 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
 
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
     """Replace ``path`` atomically with ``rows`` (for derived files such as ``items.jsonl``)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
+    with atomic_writer(path) as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
 
 
 def write_json(path: str | Path, value: Any) -> None:
     """Replace ``path`` atomically with ``value`` as indented JSON."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(value, ensure_ascii=False, indent=2) + "\n")
 
 
 class JsonlAppender:
@@ -198,7 +195,17 @@ class EvalFolder:
             raise StoreError(f"{self.manifest}: not valid JSON ({exc})") from exc
         if not isinstance(value, dict):
             raise StoreError(f"{self.manifest}: expected a JSON object")
+        if not isinstance(value.get("n"), int) or value["n"] < 1:
+            raise StoreError(
+                f"{self.manifest}: 'n' (samples per item) must be a positive integer, got {value.get('n')!r}"
+            )
         return value
 
     def iter_items(self) -> Iterator[dict[str, Any]]:
-        yield from read_jsonl(self.items)
+        for row in read_jsonl(self.items):
+            if not isinstance(row.get("id"), str) or not isinstance(row.get("benchmark"), str):
+                raise StoreError(
+                    f"{self.items}: a row without 'id' or 'benchmark' ({str(row)[:80]}); "
+                    "rerun `qwenlong-verl eval` with the same arguments to rewrite it"
+                )
+            yield row

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from qwenlong_verl.common.errors import InputError
 from qwenlong_verl.driver.data.template import (
     TemplateError,
     build_messages,
@@ -30,7 +31,7 @@ from qwenlong_verl.driver.eval.benchmarks import EvalItem
 _MAX_REFITS = 8
 
 
-class TruncationError(ValueError):
+class TruncationError(InputError):
     """A prompt that cannot fit even with an empty document; the message names the item and the fix."""
 
 

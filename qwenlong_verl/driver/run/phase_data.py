@@ -5,15 +5,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from qwenlong_verl.common.errors import InputError
+from qwenlong_verl.common.files import atomic_folder, refuse_overwriting, write_with
 from qwenlong_verl.driver import layout
 from qwenlong_verl.driver.plan import PhasePlan
 from qwenlong_verl.driver.recipe import RecipeConfig
-from qwenlong_verl.driver.run.state import DATA_READY, PENDING, RunState, TrainError, fsync_dir
+from qwenlong_verl.driver.run.state import DATA_READY, PENDING, RunState, TrainError
 
 Echo = Callable[[str], None]
 
@@ -94,15 +95,13 @@ def source_files(recipe: RecipeConfig, echo: Echo) -> list[str]:
     path = layout.prepared_dir(recipe) / layout.SYNTH_FILE
     if not path.is_file():
         cfg = data.synth
-        partial = path.with_name(path.name + ".partial")
         try:
-            stats = synth(partial, cfg.n, cfg.min_tokens, cfg.max_tokens, seed=cfg.seed, tasks=cfg.tasks or None)
+            stats = write_with(  # a killed synth leaves no file, so the next run generates it again
+                path,
+                lambda tmp: synth(tmp, cfg.n, cfg.min_tokens, cfg.max_tokens, seed=cfg.seed, tasks=cfg.tasks or None),
+            )
         except SynthError as exc:
             raise TrainError(f"{recipe.source}: data.synth: {exc}") from None
-        with open(partial, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
-        fsync_dir(path.parent)
         echo(f"synth: {stats.examples} examples -> {path} ({', '.join(f'{t} {c}' for t, c in stats.tasks.items())})")
     files.append(str(path))
     return files
@@ -145,6 +144,11 @@ def build_phase_data(
         except ValueError as exc:
             raise TrainError(f"phase {index + 1} ({phase.name}): {exc}") from None
     out_dir = layout.phase_data_dir(recipe, index)
+    try:
+        refuse_overwriting(out_dir, own_files, flag=f"phase {index + 1} ({phase.name}) data folder")
+    except InputError as exc:
+        raise TrainError(str(exc)) from None
+    report = None
     if phase.retrospective is not None:
         earlier = []
         for j in range(index):
@@ -155,8 +159,6 @@ def build_phase_data(
             carried, report = retro.carry_over(rows, earlier, phase.retrospective, phase.name, index + 1)
         except (ValueError, FileNotFoundError) as exc:
             raise TrainError(f"phase {index + 1} ({phase.name}): retrospective: {exc}") from None
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / layout.REPORT_FILE).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
         if ledgers_there:
             result["carry"] = report.summary()
         elif earlier_trained:
@@ -171,9 +173,12 @@ def build_phase_data(
             )
         result["carried"] = report.carried
         rows = [*rows, *carried]
-    retro.write_rows(rows, out_dir / layout.TRAIN_FILE, like=own_files)
-    if val_rows:
-        retro.write_rows(val_rows, out_dir / layout.VAL_FILE, like=own_files)
+    with atomic_folder(out_dir) as new:  # train, val and the carry-over report of one build, never mixed
+        if report is not None:
+            (new / layout.REPORT_FILE).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        retro.write_rows(rows, new / layout.TRAIN_FILE, like=own_files)
+        if val_rows:
+            retro.write_rows(val_rows, new / layout.VAL_FILE, like=own_files)
     result["rows"] = len(rows)
     return result
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from qwenlong_verl.common.files import atomic_folder
 from qwenlong_verl.common.names import CPU_PLATFORM
 from qwenlong_verl.driver.run.state import TrainError
 
@@ -82,27 +82,23 @@ def _die_with_parent() -> None:
 
 
 def merge_model(config, actor_dir: Path, target: Path, merger, where: str, echo: Echo) -> None:
-    """veRL's model merger into ``target`` (via a temporary folder, renamed when complete)."""
+    """veRL's model merger into ``target`` (a temporary folder swapped in when complete)."""
     if (target / "config.json").is_file():
         return
     if not actor_dir.is_dir():
         raise TrainError(f"{where}: final actor checkpoint {actor_dir} not found")
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    if target.exists():
-        shutil.rmtree(target)
-    argv = [
-        *command_prefix(MERGER_ENV, merger, [sys.executable, "-m", "verl.model_merger"]),
-        "merge",
-        "--backend",
-        merger_backend(config),
-        "--local_dir",
-        str(actor_dir),
-        "--target_dir",
-        str(partial),
-    ]
-    echo(f"{where}: merging the final actor into {target}")
-    code = run_child(argv, f"{where} merge", env=launch_env(config))
-    if code != 0 or not (partial / "config.json").is_file():
-        raise TrainError(f"{where}: model merger failed (exit {code}); rerun to retry: {shlex.join(argv)}")
-    partial.rename(target)
+    with atomic_folder(target) as partial:  # the merged model appears complete or not at all
+        argv = [
+            *command_prefix(MERGER_ENV, merger, [sys.executable, "-m", "verl.model_merger"]),
+            "merge",
+            "--backend",
+            merger_backend(config),
+            "--local_dir",
+            str(actor_dir),
+            "--target_dir",
+            str(partial),
+        ]
+        echo(f"{where}: merging the final actor into {target}")
+        code = run_child(argv, f"{where} merge", env=launch_env(config))
+        if code != 0 or not (partial / "config.json").is_file():
+            raise TrainError(f"{where}: model merger failed (exit {code}); rerun to retry: {shlex.join(argv)}")

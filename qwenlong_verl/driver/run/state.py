@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from qwenlong_verl.common.errors import RunFailed
+from qwenlong_verl.common.files import atomic_write
 
 LOCK_FILE = ".train.lock"
 STATE_VERSION = 1
@@ -58,27 +59,7 @@ class RunState:
         self.save()
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w") as handle:
-            json.dump(self.data, handle, indent=2, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
-        fsync_dir(self.path.parent)
-
-
-def fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        atomic_write(self.path, json.dumps(self.data, indent=2, sort_keys=True))
 
 
 class OutputLock:

@@ -37,6 +37,7 @@ Per-sample ``(uid, index, task)`` for the difficulty ledger: :func:`~qwenlong_ve
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -44,14 +45,15 @@ from typing import Any
 
 import transfer_queue as tq
 from tensordict import TensorDict
-from verl.utils.config import omega_conf_to_dataclass
 from verl.workers.utils.padding import response_to_nested
 
+from qwenlong_verl.common.files import atomic_write
 from qwenlong_verl.common.names import TASK_NORM_ESTIMATOR
 from qwenlong_verl.worker.algos.config import AlgosConfig
 from qwenlong_verl.worker.algos.entropy_mask import AepoController, mask_negative_gradients
 from qwenlong_verl.worker.algos.sample_labels import read_sample_labels
 from qwenlong_verl.worker.algos.task_norm import TaskLabels, provide_task_labels
+from qwenlong_verl.worker.sections import qwenlong_section
 
 logger = logging.getLogger(__name__)
 
@@ -70,15 +72,10 @@ class LongContextAlgoStages:
 
     # ------------------------------------------------------------------ state
 
-    @property
+    @functools.cached_property
     def algos_config(self) -> AlgosConfig:
         """``qwenlong.algos`` of the run config as :class:`AlgosConfig` (defaults: everything off)."""
-        cached = self.__dict__.get("_qwenlong_algos_config")
-        if cached is None:
-            node = (self.config.get("qwenlong") or {}).get("algos")
-            cached = omega_conf_to_dataclass(node, AlgosConfig) if node else AlgosConfig()
-            self.__dict__["_qwenlong_algos_config"] = cached
-        return cached
+        return qwenlong_section(self.config, "algos", AlgosConfig)
 
     @property
     def aepo(self) -> AepoController | None:
@@ -163,12 +160,7 @@ class LongContextAlgoStages:
 
     def _save_checkpoint(self):
         folder = os.path.join(self.config.trainer.default_local_dir, f"global_step_{self.global_steps}")
-        os.makedirs(folder, exist_ok=True)
-        path = os.path.join(folder, STATE_FILE)
-        tmp = f"{path}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.algos_state_dict(), f)
-        os.replace(tmp, path)
+        atomic_write(os.path.join(folder, STATE_FILE), json.dumps(self.algos_state_dict()))
         return super()._save_checkpoint()
 
     def _load_checkpoint(self):

@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from qwenlong_verl.common.files import atomic_writer
+
 logger = logging.getLogger(__name__)
 
 
@@ -199,7 +201,7 @@ class DifficultyLedger:
     def truncate_after(self, step: int) -> int:
         """Keep only records of steps ``<= step`` (and drop torn lines); returns the number of lines removed.
 
-        Rewrites the file atomically (temporary file, then rename), and only when something has to go.
+        Rewrites the file atomically (a kill leaves the old ledger or the new one), and only when something has to go.
         """
         if not self.path.exists():
             return 0
@@ -209,12 +211,8 @@ class DifficultyLedger:
         removed = total_lines - len(kept)
         if removed == 0:
             return 0
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
+        with atomic_writer(self.path) as handle:
             handle.writelines(kept)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
         logger.info("ledger %s: dropped %d line(s) after step %d (resume)", self.path, removed, step)
         return removed
 

@@ -32,6 +32,7 @@ the task-norm advantage stage.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -40,13 +41,13 @@ import numpy as np
 import transfer_queue as tq
 from transfer_queue import KVBatchMeta
 from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer
-from verl.utils.config import omega_conf_to_dataclass
 from verl.utils.debug import marked_timer
 
 from qwenlong_verl.worker.algos.sample_labels import LABEL_FIELDS, sample_labels
 from qwenlong_verl.worker.curriculum.config import CurriculumConfig
 from qwenlong_verl.worker.curriculum.ledger import DifficultyLedger, LedgerRecord, group_records, step_metrics
 from qwenlong_verl.worker.rewards.metrics import reward_metrics
+from qwenlong_verl.worker.sections import qwenlong_section
 
 logger = logging.getLogger(__name__)
 
@@ -82,15 +83,10 @@ class CurriculumStages:
 
     # ------------------------------------------------------------------ settings and state
 
-    @property
+    @functools.cached_property
     def curriculum_config(self) -> CurriculumConfig:
         """``qwenlong.curriculum`` of the run config (defaults when the section is absent)."""
-        cached = self.__dict__.get("_qwenlong_curriculum_config")
-        if cached is None:
-            node = (self.config.get("qwenlong") or {}).get("curriculum")
-            cached = omega_conf_to_dataclass(node, CurriculumConfig) if node else CurriculumConfig()
-            self.__dict__["_qwenlong_curriculum_config"] = cached
-        return cached
+        return qwenlong_section(self.config, "curriculum", CurriculumConfig)
 
     @property
     def ledger(self) -> DifficultyLedger | None:

@@ -23,16 +23,18 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import LRUCache, cached
+
 from qwenlong_verl.common.tasks import task_of
 from qwenlong_verl.worker.rewards.extract import extract_answer, gold_answers
-from qwenlong_verl.worker.rewards.keys import ENV_API_KEY, ENV_MODEL, ENV_URLS, JUDGE_KWARG_NAMES, PASSED_BY_VERL
+from qwenlong_verl.worker.rewards.judge import JudgeConfig, get_client, judge_blocking
+from qwenlong_verl.worker.rewards.keys import ENV_API_KEY, ENV_MODEL, ENV_URLS, PASSED_BY_VERL
 from qwenlong_verl.worker.rewards.verify import RuleVerdict, verify
-
-_SETTINGS_CACHE: dict[tuple, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -44,41 +46,27 @@ class _Stage:
     verdict: RuleVerdict
 
 
-def judge_config_for(kwargs: Mapping[str, Any]):
+def judge_config_for(kwargs: Mapping[str, Any]) -> JudgeConfig | None:
     """The :class:`~qwenlong_verl.worker.rewards.judge.JudgeConfig` these reward kwargs ask for, or ``None`` (rules only).
 
     ``None`` when no endpoint is configured (``judge_urls``, ``$QWENLONG_JUDGE_URLS``, or veRL's
-    ``reward_router_address``) or ``judge_enable`` is false; then nothing of the judge (nor veRL) is imported.
-    Raises ``ValueError`` naming the key for an unknown keyword, and for a bad value when a judge is
-    configured: a typo in ``reward_kwargs`` must fail the first reward call, not silently turn the judge off.
-    (The ``qwenlong`` manager validates every judge value at start, judge configured or not.)
+    ``reward_router_address``) or ``judge_enable`` is false. Every key and value is checked either way
+    (by :meth:`JudgeConfig.from_kwargs`): a typo in ``reward_kwargs`` fails the first reward call instead of
+    silently turning the judge off. Built once per distinct settings (the scorer calls this per sample).
     """
-    unknown = sorted(k for k in kwargs if k not in JUDGE_KWARG_NAMES and k not in PASSED_BY_VERL)
-    if unknown:
-        import difflib
-
-        hints = [difflib.get_close_matches(k, sorted(JUDGE_KWARG_NAMES), n=1) for k in unknown]
-        detail = ", ".join(
-            f"{k!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for k, h in zip(unknown, hints, strict=True)
-        )
-        raise ValueError(f"unknown qwenlong reward keyword {detail}; accepted: {', '.join(JUDGE_KWARG_NAMES)}")
-    if kwargs.get("judge_enable") is False:
-        return None
+    env_urls = os.environ.get(ENV_URLS)
+    if not kwargs and not env_urls:
+        return None  # the rule-only hot path: nothing to check, nothing to build
     router = kwargs.get("reward_router_address")
-    env_urls = os.environ.get(ENV_URLS, "")
-    if not (kwargs.get("judge_urls") or env_urls or router):
-        return None
+    settings = repr(sorted((k, repr(v)) for k, v in kwargs.items() if k not in PASSED_BY_VERL))
     env = (env_urls, os.environ.get(ENV_MODEL), os.environ.get(ENV_API_KEY))
-    key = (repr(sorted((k, repr(v)) for k, v in kwargs.items() if k in JUDGE_KWARG_NAMES)), router, env)
-    config = _SETTINGS_CACHE.get(key)
-    if config is None:
-        from qwenlong_verl.worker.rewards.judge import JudgeConfig
+    config = _config((settings, router, env), kwargs)
+    return config if config.active else None
 
-        config = JudgeConfig.from_kwargs(kwargs, reward_router_address=router)
-        if len(_SETTINGS_CACHE) > 256:
-            _SETTINGS_CACHE.clear()
-        _SETTINGS_CACHE[key] = config
-    return config
+
+@cached(LRUCache(maxsize=256), key=lambda key, _kwargs: key, lock=threading.Lock())
+def _config(key: tuple, kwargs: Mapping[str, Any]) -> JudgeConfig:
+    return JudgeConfig.from_kwargs(kwargs, reward_router_address=key[1], ignore=PASSED_BY_VERL)
 
 
 def _rule_stage(
@@ -97,7 +85,7 @@ def _as_mapping(extra_info: Any) -> Mapping[str, Any]:
     return extra_info if isinstance(extra_info, Mapping) else {}
 
 
-def _wants_judge(stage: _Stage, config) -> bool:
+def _wants_judge(stage: _Stage, config: JudgeConfig | None) -> bool:
     return (
         config is not None
         and config.active
@@ -137,8 +125,6 @@ async def compute_score_async(
         stage = await asyncio.to_thread(_rule_stage, data_source, solution_str, ground_truth, info, True)
     if not _wants_judge(stage, config):
         return _result(stage)
-    from qwenlong_verl.worker.rewards.judge import get_client
-
     outcome = await get_client(config).judge(*_judge_inputs(stage, info))
     return _result(stage, outcome.verdict, outcome.error)
 
@@ -153,7 +139,5 @@ def compute_score(
     assert stage is not None
     if not _wants_judge(stage, config):
         return _result(stage)
-    from qwenlong_verl.worker.rewards.judge import judge_blocking
-
     outcome = judge_blocking(config, *_judge_inputs(stage, info))
     return _result(stage, outcome.verdict, outcome.error)

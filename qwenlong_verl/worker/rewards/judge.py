@@ -3,12 +3,12 @@
 The judge is asked only where the rule said "wrong", so in RL it sits on the critical path of every step
 whose rollouts disagree with the gold. Hence:
 
-* one ``aiohttp`` session with keep-alive per event loop (veRL runs ``compute_score_async`` in each reward
-  worker's own loop; the sync path uses one private background loop, see :func:`judge_blocking`);
-* at most ``max_concurrency`` requests in flight per endpoint; several endpoints, least loaded first
-  (ties in turn), a retry goes to another endpoint when there is one;
-* a per-request timeout, bounded retries with exponential backoff on 429 / 5xx / timeouts / broken replies,
-  and an overall per-answer budget that also covers the wait for a free slot;
+* HTTP goes through :class:`qwenlong_verl.common.openai_client.OpenAIClient` (connection pool, several
+  endpoints least loaded first, ``max_concurrency`` requests in flight per endpoint, per-request timeout,
+  bounded retries with backoff honouring ``Retry-After``, capped reply size, credentials redacted in logs);
+* one client per event loop (veRL runs ``compute_score_async`` in each reward worker's own loop; the sync
+  path uses one private background loop, see :func:`judge_blocking`);
+* an overall per-answer budget that also covers the wait for a free slot;
 * identical questions in flight share one request; definitive verdicts are kept in an LRU cache keyed on
   (question, prediction, gold);
 * the judge sees the question and the two short answers only (length-capped), never the whole response,
@@ -16,28 +16,36 @@ whose rollouts disagree with the gold. Hence:
 * the verdict is read strictly: the reply must *end* with ``[[YES]]`` or ``[[NO]]`` (after any
   ``</think>``); earlier quotes of a verdict do not count;
 * nothing raises: every failure becomes a short ``error`` code and a rate-limited warning.
+
+Importing this module imports neither veRL nor aiohttp (the client loads aiohttp on first use).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import json
 import logging
 import os
-import random
 import re
 import threading
 import time
 import weakref
-from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import astuple, dataclass, field
 from typing import Any
 
-from verl.base_config import BaseConfig
+from cachetools import LRUCache
 
-from qwenlong_verl.worker.rewards.keys import ENV_API_KEY, ENV_MODEL, ENV_URLS, JUDGE_KWARG_NAMES
+from qwenlong_verl.common.errors import InputError
+from qwenlong_verl.common.openai_client import OpenAIClient, RequestError, first_choice, redact
+from qwenlong_verl.worker.rewards.keys import (
+    ENV_API_KEY,
+    ENV_MODEL,
+    ENV_URLS,
+    JUDGE_KWARG_NAMES,
+    MANAGER_KEYS,
+    PASSED_BY_VERL,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -53,15 +61,21 @@ SYSTEM_PROMPT = (
 
 _VERDICT = re.compile(r"\[\[\s*(YES|NO)\s*\]\]", re.IGNORECASE)
 _VERDICT_TRAILER = " \t\r\n.!*_`'\")]}"
-_RETRYABLE = frozenset({"timeout", "connect", "bad_json", "no_choices", "http_429"})
+
+RETRY_AFTER_MAX_S = 10.0
+"""Longest retry delay, a server's ``Retry-After`` included."""
 
 JUDGE_KWARGS = {name: name.removeprefix("judge_") for name in JUDGE_KWARG_NAMES}
 """Reward kwarg -> :class:`JudgeConfig` field."""
 
 
-@dataclass
-class JudgeConfig(BaseConfig):
-    """Where and how to ask the LLM judge; built from reward kwargs by :meth:`from_kwargs`."""
+@dataclass(frozen=True)
+class JudgeConfig:
+    """Where and how to ask the LLM judge; built from reward kwargs by :meth:`from_kwargs`.
+
+    A plain dataclass (not veRL's ``BaseConfig``) so that the judge, the ``score`` and ``eval`` commands
+    import neither veRL nor torch.
+    """
 
     urls: tuple[str, ...] = ()
     """Endpoint base URLs (``http://host:port``, with or without ``/v1``); empty = no judge."""
@@ -70,7 +84,9 @@ class JudgeConfig(BaseConfig):
     """Model name sent to the endpoints; empty = the first model each endpoint lists at ``/v1/models``."""
 
     max_concurrency: int = 64
-    """Requests in flight per endpoint (per process: each veRL reward worker has its own client)."""
+    """Requests in flight per endpoint, per process (not a total: each veRL reward worker has its own client).
+
+    So N reward workers may send up to N x this to one endpoint; a shared limit is not implemented."""
 
     timeout_s: float = 30.0
     """Timeout of one HTTP request."""
@@ -79,7 +95,7 @@ class JudgeConfig(BaseConfig):
     """Longest time one answer may take, waiting for a free slot and all retries included."""
 
     max_retries: int = 2
-    """Extra attempts after a timeout, connection error, HTTP 429/5xx or broken reply."""
+    """Extra attempts after a timeout, connection error, HTTP 408/409/425/429/5xx or broken reply."""
 
     backoff_s: float = 0.25
     """First retry delay; doubles each retry, with jitter (a 429's Retry-After is honoured up to 10 s)."""
@@ -93,8 +109,8 @@ class JudgeConfig(BaseConfig):
     max_tokens: int = 256
     """Reply budget of the judge (a reasoning judge needs more)."""
 
-    api_key: str = ""
-    """Bearer token for the endpoints, if they need one (env ``QWENLONG_JUDGE_API_KEY``)."""
+    api_key: str = field(default="", repr=False)
+    """Bearer token for the endpoints, if they need one (env ``QWENLONG_JUDGE_API_KEY``); never shown."""
 
     max_answer_chars: int = 512
     """The prediction and the gold are cut to this many characters before the judge sees them."""
@@ -104,23 +120,26 @@ class JudgeConfig(BaseConfig):
 
     def __post_init__(self):
         if not isinstance(self.urls, tuple) or not all(isinstance(u, str) and u for u in self.urls):
-            raise ValueError(f"judge_urls must be a list of non-empty URL strings, got {self.urls!r}")
+            raise InputError(f"judge_urls must be a list of non-empty URL strings, got {redact(repr(self.urls))}")
         for name in ("max_concurrency", "max_tokens", "max_answer_chars", "max_question_chars"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"judge_{name} must be an integer >= 1, got {value!r}")
+                raise InputError(f"judge_{name} must be an integer >= 1, got {value!r}")
         for name in ("max_retries", "cache_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"judge_{name} must be an integer >= 0, got {value!r}")
+                raise InputError(f"judge_{name} must be an integer >= 0, got {value!r}")
         for name in ("timeout_s", "budget_s", "backoff_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-                raise ValueError(f"judge_{name} must be a number >= 0, got {value!r}")
+                raise InputError(f"judge_{name} must be a number >= 0, got {value!r}")
         if self.timeout_s <= 0 or self.budget_s <= 0:
-            raise ValueError("judge_timeout_s and judge_budget_s must be > 0")
+            raise InputError("judge_timeout_s and judge_budget_s must be > 0")
         if not isinstance(self.enable, bool):
-            raise ValueError(f"judge_enable must be true or false, got {self.enable!r}")
+            raise InputError(f"judge_enable must be true or false, got {self.enable!r}")
+        for name in ("model", "api_key"):
+            if not isinstance(getattr(self, name), str):
+                raise InputError(f"judge_{name} must be a string")
         object.__setattr__(self, "_key", astuple(self))  # not a field; computed once, used on every call
 
     @property
@@ -133,8 +152,28 @@ class JudgeConfig(BaseConfig):
         return self._key
 
     @classmethod
-    def from_kwargs(cls, kwargs: Mapping[str, Any], reward_router_address: str | None = None) -> JudgeConfig:
-        """Settings from ``judge_*`` reward kwargs, then the environment, then veRL's reward-model router."""
+    def from_kwargs(
+        cls,
+        kwargs: Mapping[str, Any],
+        reward_router_address: str | None = None,
+        ignore: Collection[str] = (*PASSED_BY_VERL, *MANAGER_KEYS),
+    ) -> JudgeConfig:
+        """Settings from ``judge_*`` reward kwargs, then the environment, then veRL's reward-model router.
+
+        The one place reward kwargs are checked: a key that is neither a judge setting nor in ``ignore``
+        (keys other readers of the same mapping own) raises :class:`InputError` naming it and the closest
+        accepted key; a bad value raises naming the setting.
+        """
+        unknown = sorted(str(k) for k in kwargs if k not in JUDGE_KWARGS and k not in ignore)
+        if unknown:
+            import difflib
+
+            accepted = [*JUDGE_KWARG_NAMES, *sorted(k for k in ignore if k not in PASSED_BY_VERL)]
+            hints = [difflib.get_close_matches(k, accepted, n=1) for k in unknown]
+            detail = ", ".join(
+                f"{k!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for k, h in zip(unknown, hints, strict=True)
+            )
+            raise InputError(f"unknown key(s) {detail} in the qwenlong reward kwargs; accepted: {', '.join(accepted)}")
         values: dict[str, Any] = {}
         for name, field_name in JUDGE_KWARGS.items():
             if name in kwargs and kwargs[name] is not None:
@@ -163,7 +202,9 @@ def parse_urls(urls: Any) -> tuple[str, ...]:
         try:
             items = [str(u).strip() for u in urls if str(u).strip()]
         except TypeError:
-            raise ValueError(f"judge_urls must be a list or a comma-separated string, got {urls!r}") from None
+            raise InputError(
+                f"judge_urls must be a list or a comma-separated string, got {redact(repr(urls))}"
+            ) from None
     return tuple(dict.fromkeys(base_url(u) for u in items))
 
 
@@ -224,7 +265,7 @@ class JudgeResult:
 
     error: str = ""
     """``""`` or a short code: ``timeout``, ``connect``, ``http_<status>``, ``bad_json``, ``no_choices``,
-    ``no_verdict``, ``no_model``, ``budget``, ``error``."""
+    ``too_large``, ``no_verdict``, ``no_model``, ``budget``, ``error``."""
 
     latency_s: float = 0.0
     """Wall time of this judgement (0 for a cache hit)."""
@@ -234,45 +275,48 @@ class JudgeResult:
 
 @dataclass
 class JudgeStats:
-    """Counters of one client, for the ``score`` summary and the tests."""
+    """Counters of one client beyond HTTP (requests and retries are counted by :attr:`JudgeClient.http`)."""
 
-    requests: int = 0
-    retries: int = 0
     cache_hits: int = 0
     shared: int = 0
     errors: dict[str, int] = field(default_factory=dict)
 
 
-class _Failure(Exception):
-    def __init__(self, code: str, retry_after: float = 0.0):
-        super().__init__(code)
-        self.code = code
-        self.retry_after = retry_after
-
-
-class _Endpoint:
-    def __init__(self, url: str, max_concurrency: int):
-        self.url = url
-        self.chat_url = f"{url}/v1/chat/completions"
-        self.models_url = f"{url}/v1/models"
-        self.slots = asyncio.Semaphore(max_concurrency)
-        self.load = 0
-        self.model = ""
-        self.model_lock = asyncio.Lock()
+def _verdict_of(body: dict) -> float:
+    """1.0 / 0.0 from a chat completion, or a :class:`RequestError` (an empty reply is retried, no verdict is not)."""
+    message = first_choice(body).get("message")
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, str) or not content.strip():
+        raise RequestError("no_choices", "the judge replied with no content", retryable=True)
+    verdict = parse_verdict(content)
+    if verdict is None:
+        raise RequestError("no_verdict", "the judge's reply does not end with [[YES]] or [[NO]]")
+    return 1.0 if verdict else 0.0
 
 
 class JudgeClient:
-    """Judge requests of one event loop; get it with :func:`get_client`, never share it across loops."""
+    """Judge requests of one event loop; get it with :func:`get_client`, never share it across loops.
+
+    Its concurrency limit holds per endpoint within this process only: veRL's reward workers each have
+    their own client, so the load an endpoint sees is the sum over workers.
+    """
 
     def __init__(self, config: JudgeConfig):
         if not config.urls:
-            raise ValueError("a judge client needs at least one URL (judge_urls or $QWENLONG_JUDGE_URLS)")
+            raise InputError("a judge client needs at least one URL (judge_urls or $QWENLONG_JUDGE_URLS)")
         self.config = config
         self.stats = JudgeStats()
-        self._endpoints = [_Endpoint(url, config.max_concurrency) for url in config.urls]
-        self._turn = 0
-        self._session = None
-        self._cache: OrderedDict[tuple[str, str, str], float] = OrderedDict()
+        self.http = OpenAIClient(
+            [f"{url}/v1" for url in config.urls],
+            model=config.model,
+            api_key=config.api_key,
+            timeout_s=config.timeout_s,
+            max_retries=config.max_retries,
+            backoff_s=config.backoff_s,
+            backoff_max_s=RETRY_AFTER_MAX_S,
+            max_concurrency=config.max_concurrency,
+        )
+        self._cache: LRUCache | None = LRUCache(maxsize=config.cache_size) if config.cache_size else None
         self._inflight: dict[tuple[str, str, str], asyncio.Future] = {}
         self._lifetime = None  # async generator that closes this client when its loop shuts down
 
@@ -280,9 +324,8 @@ class JudgeClient:
         """Ask whether ``prediction`` answers ``question`` like ``gold``; never raises (except cancellation)."""
         start = time.perf_counter()
         key = (question or "", prediction, gold)
-        cached = self._cache.get(key)
+        cached = self._cache.get(key) if self._cache is not None else None
         if cached is not None:
-            self._cache.move_to_end(key)
             self.stats.cache_hits += 1
             return JudgeResult(cached, cached=True)
         task = self._inflight.get(key)
@@ -296,141 +339,34 @@ class JudgeClient:
         latency = time.perf_counter() - start
         if error:
             self.stats.errors[error] = self.stats.errors.get(error, 0) + 1
-            _warn_limited(error, "LLM judge failed (%s); using the rule score. Endpoints: %s", error, self.config.urls)
+            shown = ", ".join(e.shown for e in self.http.endpoints)
+            _warn_limited(error, "LLM judge failed (%s); using the rule score. Endpoints: %s", error, shown)
             return JudgeResult(-1.0, error, latency)
         return JudgeResult(verdict, "", latency)
 
     async def close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None and not session.closed:
-            await session.close()
-
-    # -- internals -----------------------------------------------------------------------------------
+        await self.http.close()
 
     async def _judge_within_budget(self, key: tuple[str, str, str]) -> tuple[float, str]:
+        payload = {
+            "messages": build_messages(*key, self.config),
+            "temperature": 0.0,
+            "max_tokens": self.config.max_tokens,
+            "stream": False,
+        }
         try:
-            return await asyncio.wait_for(self._attempts(*key), timeout=self.config.budget_s)
+            reply = await asyncio.wait_for(self.http.chat(payload, _verdict_of), timeout=self.config.budget_s)
         except asyncio.TimeoutError:
             return -1.0, "budget"
-        except Exception as exc:  # a bug or an unexpected library error must not reach the trainer
+        except RequestError as exc:
+            logger.debug("judge request failed: %s", exc)
+            return -1.0, exc.code
+        except Exception:  # a bug or an unexpected library error must not reach the trainer
             logger.debug("judge request failed", exc_info=True)
-            return -1.0, "error" if not isinstance(exc, _Failure) else exc.code
-
-    async def _attempts(self, question: str, prediction: str, gold: str) -> tuple[float, str]:
-        messages = build_messages(question, prediction, gold, self.config)
-        error = ""
-        previous: _Endpoint | None = None
-        for attempt in range(self.config.max_retries + 1):
-            endpoint = self._pick(avoid=previous)
-            try:
-                verdict = await self._request(endpoint, messages)
-            except _Failure as failure:
-                error = failure.code
-                previous = endpoint
-                retryable = failure.code in _RETRYABLE or failure.code.startswith("http_5")
-                if not retryable or attempt == self.config.max_retries:
-                    break
-                self.stats.retries += 1
-                delay = self.config.backoff_s * (2**attempt) * (1.0 + 0.25 * random.random())
-                await asyncio.sleep(max(delay, min(failure.retry_after, 10.0)))
-                continue
-            self._remember((question, prediction, gold), verdict)
-            return verdict, ""
-        return -1.0, error
-
-    def _pick(self, avoid: _Endpoint | None) -> _Endpoint:
-        candidates = [e for e in self._endpoints if e is not avoid] or self._endpoints
-        n = len(self._endpoints)
-        self._turn = (self._turn + 1) % n
-        return min(candidates, key=lambda e: (e.load, (self._endpoints.index(e) - self._turn) % n))
-
-    async def _request(self, endpoint: _Endpoint, messages: list[dict[str, str]]) -> float:
-        import aiohttp
-
-        endpoint.load += 1
-        try:
-            async with endpoint.slots:
-                session = self._ensure_session()
-                timeout = aiohttp.ClientTimeout(total=self.config.timeout_s)
-                try:
-                    model = await self._model(endpoint, session, timeout)
-                    payload = {
-                        "model": model,
-                        "messages": messages,
-                        "temperature": 0.0,
-                        "max_tokens": self.config.max_tokens,
-                        "stream": False,
-                    }
-                    self.stats.requests += 1
-                    async with session.post(endpoint.chat_url, json=payload, timeout=timeout) as resp:
-                        body = await resp.read()
-                        if resp.status != 200:
-                            raise _Failure(f"http_{resp.status}", _retry_after(resp.headers.get("Retry-After")))
-                except asyncio.TimeoutError:
-                    raise _Failure("timeout") from None
-                except aiohttp.ClientResponseError as exc:
-                    raise _Failure(f"http_{exc.status}") from None
-                except (aiohttp.ClientConnectionError, OSError):
-                    raise _Failure("connect") from None
-                except aiohttp.ClientError:
-                    raise _Failure("error") from None
-        finally:
-            endpoint.load -= 1
-        try:
-            data = json.loads(body)
-        except ValueError:
-            raise _Failure("bad_json") from None
-        try:
-            content = data["choices"][0]["message"]["content"]
-        except (KeyError, IndexError, TypeError):
-            raise _Failure("no_choices") from None
-        if not isinstance(content, str) or not content.strip():
-            raise _Failure("no_choices")
-        verdict = parse_verdict(content)
-        if verdict is None:
-            raise _Failure("no_verdict")
-        return 1.0 if verdict else 0.0
-
-    async def _model(self, endpoint: _Endpoint, session, timeout) -> str:
-        if self.config.model:
-            return self.config.model
-        if endpoint.model:
-            return endpoint.model
-        async with endpoint.model_lock:
-            if not endpoint.model:
-                async with session.get(endpoint.models_url, timeout=timeout) as resp:
-                    body = await resp.read()
-                    if resp.status != 200:
-                        raise _Failure(f"http_{resp.status}")
-                try:
-                    endpoint.model = str(json.loads(body)["data"][0]["id"])
-                except (ValueError, KeyError, IndexError, TypeError):
-                    raise _Failure("no_model") from None
-        return endpoint.model
-
-    def _ensure_session(self):
-        if self._session is None or self._session.closed:
-            import aiohttp
-
-            headers = {"Authorization": f"Bearer {self.config.api_key}"} if self.config.api_key else None
-            connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60)
-            self._session = aiohttp.ClientSession(connector=connector, headers=headers)
-        return self._session
-
-    def _remember(self, key: tuple[str, str, str], verdict: float) -> None:
-        if self.config.cache_size <= 0:
-            return
-        self._cache[key] = verdict
-        self._cache.move_to_end(key)
-        while len(self._cache) > self.config.cache_size:
-            self._cache.popitem(last=False)
-
-
-def _retry_after(value: str | None) -> float:
-    try:
-        return max(0.0, float(value)) if value else 0.0
-    except ValueError:
-        return 0.0
+            return -1.0, "error"
+        if self._cache is not None:
+            self._cache[key] = reply.value
+        return reply.value, ""
 
 
 # ----------------------------------------------------------------------------- warnings

@@ -1,6 +1,7 @@
 """Names of the reward settings: keyword arguments and environment variables (cheap to import).
 
-The rule-only path checks keyword names without importing the judge (which imports veRL and torch).
+Only names live here; :meth:`qwenlong_verl.worker.rewards.judge.JudgeConfig.from_kwargs` is the one place
+that checks a mapping of reward kwargs against them.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from verl import DataProto
 from verl.base_config import BaseConfig
 from verl.experimental.reward_loop.reward_manager import register
@@ -40,6 +41,7 @@ from qwenlong_verl.worker.rewards.extract import THINK_OPEN, extract_answer
 from qwenlong_verl.worker.rewards.hybrid import compute_score_async
 from qwenlong_verl.worker.rewards.judge import JudgeConfig
 from qwenlong_verl.worker.rewards.keys import JUDGE_KWARG_NAMES, MANAGER_KEYS
+from qwenlong_verl.worker.rewards.metrics import judge_asked
 
 _PROMPT_TAIL_TOKENS = 8
 
@@ -104,14 +106,7 @@ class QwenLongRewardConfig(BaseConfig):
         kwargs = _plain(reward_kwargs or {})
         if not isinstance(kwargs, dict):
             raise ValueError(f"reward.reward_kwargs must be a mapping, got {type(kwargs).__name__}")
-        judge = {k: v for k, v in kwargs.items() if k in JUDGE_KWARG_NAMES}
-        unknown = sorted(set(kwargs) - set(MANAGER_KEYS) - set(judge))
-        if unknown:
-            raise ValueError(
-                f"unknown key(s) in reward.reward_kwargs for the qwenlong reward manager: {', '.join(unknown)}; "
-                f"accepted: {', '.join(MANAGER_KEYS)}, {', '.join(JUDGE_KWARG_NAMES)}"
-            )
-        JudgeConfig.from_kwargs(judge)  # raises ValueError naming a bad judge setting, judge configured or not
+        JudgeConfig.from_kwargs(kwargs, ignore=MANAGER_KEYS)  # names every unknown key and bad judge value
         buffer = kwargs.get("overlong_buffer_cfg") or {}
         if not isinstance(buffer, dict):
             raise ValueError("reward.reward_kwargs.overlong_buffer_cfg must be a mapping {enable, len, penalty_factor}")
@@ -123,7 +118,7 @@ class QwenLongRewardConfig(BaseConfig):
             overlong_buffer_cfg=OverlongBufferConfig(**buffer),
             max_resp_len=int(max_resp_len) if max_resp_len is not None else None,
             format_penalty=float(kwargs.get("format_penalty", 0.0) or 0.0),
-            judge_kwargs=judge,
+            judge_kwargs={k: v for k, v in kwargs.items() if k in JUDGE_KWARG_NAMES},
         )
 
     def overlong_reward(self, response_length: int) -> float:
@@ -136,13 +131,8 @@ class QwenLongRewardConfig(BaseConfig):
 
 
 def _plain(value: Any) -> Any:
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
-
-        if isinstance(value, DictConfig | ListConfig):
-            return OmegaConf.to_container(value, resolve=True)
-    except ImportError:  # omegaconf comes with veRL; keep plain dicts working without it
-        pass
+    if isinstance(value, DictConfig | ListConfig):
+        return OmegaConf.to_container(value, resolve=True)
     return dict(value) if isinstance(value, Mapping) else value
 
 
@@ -215,7 +205,7 @@ class QwenLongRewardManager(RewardManagerBase):
         else:
             score = float(result)
             info["acc"] = score
-        judge_used = float(info.get("judge", -1.0)) >= 0 or bool(info.get("judge_error", ""))
+        judge_used = judge_asked(info)
         info["judge_used"] = judge_used
         info["judge_latency_s"] = elapsed if judge_used else 0.0
 

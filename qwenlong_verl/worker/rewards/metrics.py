@@ -15,6 +15,15 @@ from typing import Any
 PREFIX = "qwenlong_reward"
 
 
+def judge_asked(result: Mapping[str, Any]) -> bool:
+    """Whether the judge was asked for this scorer result: it gave a verdict (``judge >= 0``) or failed."""
+    try:
+        verdict = float(result.get("judge", -1.0))
+    except (TypeError, ValueError):
+        verdict = -1.0
+    return verdict >= 0 or bool(result.get("judge_error"))
+
+
 def _floats(values: Iterable[Any]) -> list[float]:
     out = []
     for value in values:
@@ -81,8 +90,7 @@ class TaskSummary:
         self.samples += 1
         self.correct += bool(result.get("acc"))
         self.rule_correct += float(result.get("rule", 0.0)) >= 1.0
-        judged = float(result.get("judge", -1.0)) >= 0 or bool(result.get("judge_error"))
-        self.judge_calls += judged
+        self.judge_calls += judge_asked(result)
         self.judge_flips += float(result.get("judge", -1.0)) >= 1.0 and float(result.get("rule", 0.0)) < 1.0
         self.judge_errors += bool(result.get("judge_error"))
         self.no_answer += not result.get("pred")

@@ -22,7 +22,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections import OrderedDict
+
+from cachetools import LRUCache
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class SymbolicEvaluator:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
         self._buffer = b""
-        self._cache: OrderedDict[str, float | None] = OrderedDict()
+        self._cache: LRUCache[str, float | None] = LRUCache(maxsize=_CACHE_SIZE)
         self._no_start_until = 0.0  # after a failed start, do not try again for a while
         self.timeouts = 0
         """Evaluations that hit the timeout (the child was killed each time)."""
@@ -87,13 +88,10 @@ class SymbolicEvaluator:
             return None
         with self._lock:
             if text in self._cache:
-                self._cache.move_to_end(text)
                 return self._cache[text]
             value, definitive = self._evaluate(text)
             if definitive:
                 self._cache[text] = value
-                if len(self._cache) > _CACHE_SIZE:
-                    self._cache.popitem(last=False)
             return value
 
     def close(self) -> None:

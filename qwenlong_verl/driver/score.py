@@ -1,4 +1,4 @@
-"""Offline scoring of a JSONL file of responses (behind ``qwenlong-verl score``).
+"""Offline scoring of a JSONL file of responses (behind ``qwenlong-verl score``), and the one batch-scoring loop.
 
 One JSON object per line, in veRL's row shape or flat:
 
@@ -8,23 +8,38 @@ One JSON object per line, in veRL's row shape or flat:
 ``extra_info``     optional: ``question`` (for the judge), ``task``, option lists
 
 All lines are checked before anything is scored; a bad line is reported with its number and the field.
-Scoring uses :func:`qwenlong_verl.worker.rewards.compute_score_async`, exactly like training.
+Scoring uses :func:`qwenlong_verl.worker.rewards.compute_score_async`, exactly like training, through
+:func:`score_each`, which ``eval`` uses too. ``--output`` is written atomically and never over the input.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from qwenlong_verl.common.errors import InputError
+from qwenlong_verl.common.files import atomic_writer, refuse_overwriting
 from qwenlong_verl.common.tasks import task_of
 
+logger = logging.getLogger(__name__)
 
-class ScoreInputError(ValueError):
+
+class ScoreInputError(InputError):
     """A responses file that cannot be scored; the message names the line and the field."""
+
+
+class Scorable(Protocol):
+    """What the scorer needs of one response (a :class:`ScoreRow`, an eval ``ScoreRequest``)."""
+
+    data_source: str
+    response: str
+    ground_truth: Any
+    extra_info: Mapping[str, Any]
 
 
 @dataclass
@@ -37,6 +52,8 @@ class ScoreRow:
     ground_truth: Any
     extra_info: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
+    source: Path | None = None
+    """The file it was read from (``--output`` must not be it)."""
 
     @property
     def task(self) -> str:
@@ -93,40 +110,77 @@ def _row(raw: Any, path: Path, number: int) -> ScoreRow:
             normalize_task(extra_info["task"])
         except UnknownTaskError as exc:
             raise ScoreInputError(f"{where}: extra_info.task: {exc}") from None
-    return ScoreRow(number, data_source or "", response, ground_truth, extra_info, raw)
+    return ScoreRow(number, data_source or "", response, ground_truth, extra_info, raw, path)
+
+
+async def score_each(
+    samples: Sequence[Scorable],
+    judge_kwargs: Mapping[str, Any],
+    on_done: Callable[[int, Mapping[str, Any] | Exception], None],
+    concurrency: int = 64,
+) -> None:
+    """Score every sample with the training reward, ``concurrency`` at a time (judge requests are further
+    bounded by the judge's own limit); ``on_done(index, result)`` gets each result as it finishes, or the
+    exception the scorer raised for that sample (logged; the others go on). What ``on_done`` raises stops
+    the loop. The judge sessions of this event loop are closed at the end."""
+    from qwenlong_verl.worker.rewards.hybrid import compute_score_async
+    from qwenlong_verl.worker.rewards.judge import close_clients
+
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for index in range(len(samples)):
+        queue.put_nowait(index)
+
+    async def worker() -> None:
+        while True:
+            try:
+                index = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            sample = samples[index]
+            try:
+                outcome = await compute_score_async(
+                    sample.data_source, sample.response, sample.ground_truth, dict(sample.extra_info), **judge_kwargs
+                )
+            except Exception as exc:  # a scorer bug in one sample must not cost the others
+                logger.warning("scoring sample %d raised %s: %s", index, type(exc).__name__, exc)
+                outcome = exc
+            on_done(index, outcome)
+
+    workers = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(samples))))]
+    try:
+        await asyncio.gather(*workers)
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        await close_clients()
 
 
 async def score_rows(
     rows: Sequence[ScoreRow],
     judge_kwargs: Mapping[str, Any],
     on_done: Callable[[int, dict[str, Any]], None] | None = None,
-    window: int = 2048,
+    concurrency: int = 2048,
 ) -> list[dict[str, Any]]:
-    """Score ``rows`` concurrently (the judge client bounds the requests in flight); results in row order."""
-    from qwenlong_verl.worker.rewards.hybrid import compute_score_async
-    from qwenlong_verl.worker.rewards.judge import close_clients
+    """Score ``rows`` (the judge client bounds the requests in flight); results in row order.
 
+    A scorer exception is a bug, not a bad row: it stops the command with its traceback."""
     results: list[dict[str, Any]] = [{} for _ in rows]
-    slots = asyncio.Semaphore(window)
 
-    async def one(index: int, row: ScoreRow) -> None:
-        async with slots:
-            result = await compute_score_async(
-                row.data_source, row.response, row.ground_truth, row.extra_info, **judge_kwargs
-            )
-        results[index] = result
+    def done(index: int, outcome: Mapping[str, Any] | Exception) -> None:
+        if isinstance(outcome, Exception):
+            raise outcome
+        results[index] = dict(outcome)
         if on_done is not None:
-            on_done(index, result)
+            on_done(index, results[index])
 
-    try:
-        await asyncio.gather(*(one(i, row) for i, row in enumerate(rows)))
-    finally:
-        await close_clients()
+    await score_each(rows, judge_kwargs, done, concurrency)
     return results
 
 
 def write_results(path: str | Path, rows: Sequence[ScoreRow], results: Sequence[Mapping[str, Any]]) -> None:
-    """Each input object with its result under ``"reward"``, one per line."""
-    with Path(path).open("w", encoding="utf-8") as handle:
+    """Each input object with its result under ``"reward"``, one per line; atomic, and never over an input."""
+    refuse_overwriting(path, {row.source for row in rows if row.source is not None})
+    with atomic_writer(path) as handle:
         for row, result in zip(rows, results, strict=True):
             handle.write(json.dumps({**row.raw, "reward": dict(result)}, ensure_ascii=False) + "\n")

@@ -1,0 +1,72 @@
+"""The generic schema: any ``--bench NAME=FILE`` whose NAME is not a registered benchmark.
+
+Golds go through the same rules as prepared training rows (:func:`~qwenlong_verl.driver.data.schema.canonical_gold`),
+so a user's own file is scored like training data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from qwenlong_verl.common.tasks import CHOICE, NUMERIC, QA, UnknownTaskError, normalize_task
+from qwenlong_verl.driver.eval.benchmarks.item import EvalItem
+from qwenlong_verl.driver.eval.benchmarks.rows import BenchmarkSpec, RowContext, gold_text, native_id
+
+
+def _generic(row: Mapping[str, Any], ctx: RowContext) -> EvalItem:
+    document = row.get("document", row.get("context"))
+    if isinstance(document, list) and all(isinstance(d, str) for d in document):
+        document = "\n".join(document)
+    if not isinstance(document, str) or not document.strip():
+        raise ctx.error(
+            "missing field 'document' (or 'context'): a string or list of strings",
+            f"generic rows need: {ctx.spec.fields}",
+        )
+    question = ctx.field(row, "question")
+    if row.get("answer") is not None:
+        answers = [gold_text(row["answer"], ctx, "answer")]
+    else:
+        answers = [gold_text(a, ctx, "answers") for a in ctx.field(row, "answers", (list,)) if a is not None]
+        if not answers:
+            raise ctx.error("field 'answers' is empty")
+    choices = row.get("choices")
+    if isinstance(choices, Mapping):
+        choices = [choices[k] for k in sorted(choices)]
+    if choices is not None and (not isinstance(choices, list) or not all(isinstance(c, str) for c in choices)):
+        raise ctx.error("field 'choices' must be a list of option texts (or a {letter: text} object)")
+    numeric = isinstance(row.get("answer"), (int, float)) and not isinstance(row.get("answer"), bool)
+    label = row.get("task") or (CHOICE if choices else (NUMERIC if numeric else QA))
+    try:
+        task = normalize_task(label)
+    except UnknownTaskError as exc:
+        raise ctx.error(f"field 'task': {exc}") from None
+    if task == CHOICE and not choices:
+        raise ctx.error("task is 'choice' but field 'choices' is missing")
+    from qwenlong_verl.driver.data.schema import canonical_gold  # the same gold rules as prepared training rows
+
+    try:
+        answers = list(dict.fromkeys(canonical_gold(task, a, choices or ()) for a in answers))
+    except ValueError as exc:
+        raise ctx.error(f"field {'answer' if row.get('answer') is not None else 'answers'!r}: {exc}") from None
+    return EvalItem(
+        id=f"{ctx.benchmark}/{native_id(row, ctx, 'id', '_id')}",
+        benchmark=ctx.benchmark,
+        document=document,
+        question=question.strip(),
+        gold=answers[0],
+        task=task,
+        data_source=str(row.get("data_source") or ctx.benchmark),
+        choices=tuple(choices) if choices else None,
+        subset=str(row.get("subset") or ""),
+        meta={"answers": answers} if len(answers) > 1 else {},
+    )
+
+
+GENERIC = BenchmarkSpec(
+    name="generic",
+    parse=_generic,
+    fields="document or context (str | list[str]), question (str), answer (str | number) or answers (list); "
+    "optional id, task (numeric|choice|qa), choices (list[str] or {letter: text}), data_source, subset",
+    download="your own file (use --bench NAME=FILE with a NAME that is not a registered benchmark)",
+)
