@@ -9,7 +9,7 @@ CPU_TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.install-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install test demo bench lint clean
+.PHONY: install test test-fast demo bench lint clean
 
 install: $(STAMP)
 
@@ -26,6 +26,10 @@ $(STAMP): setup.cfg pyproject.toml
 
 test: install
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The inner loop: no subprocess-heavy or end-to-end tests (marked slow, or under tests/e2e/).
+test-fast: install
+	$(PY) -m pytest -q -m "not slow" --ignore=tests/e2e $(PYTEST_ARGS)
 
 demo: install
 	$(VENV)/bin/qwenlong-verl doctor

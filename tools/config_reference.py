@@ -1,7 +1,7 @@
 """Render the README's config-key reference from the code, so it cannot drift.
 
 Every table comes from a dataclass (its fields, defaults and field docstrings) or from composing our Hydra
-config against veRL's own. ``tests/test_readme.py`` fails when the README's copy differs from this output.
+config against veRL's own. ``tests/e2e/test_readme.py`` fails when the README's copy differs from this output.
 
     python tools/config_reference.py          # print the reference
     python tools/config_reference.py --write  # replace it in README.md

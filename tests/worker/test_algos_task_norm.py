@@ -9,6 +9,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.task_norm import EPS, reference
 from verl import DataProto
 from verl.trainer.config import AlgoConfig
 from verl.trainer.ppo.core_algos import get_adv_estimator_fn
@@ -16,22 +17,6 @@ from verl.trainer.ppo.ray_trainer import compute_advantage
 from verl.trainer.ppo.v1.utils import compute_advantage_for_multi_trajectories
 
 from qwenlong_verl.worker.algos.task_norm import TaskLabels, provide_task_labels, task_norm_advantage
-
-EPS = 1e-6
-
-
-def reference(scores, uids, tasks, eps=EPS, std_mode="task"):
-    """The definition, written out: (r_i - mean of its group) / (sample std of its task, or group, + eps)."""
-    out = []
-    for i, r in enumerate(scores):
-        if tasks[i] is None:
-            out.append(0.0)
-            continue
-        group = [scores[j] for j in range(len(scores)) if uids[j] == uids[i] and tasks[j] is not None]
-        pool = group if std_mode == "group" else [scores[j] for j in range(len(scores)) if tasks[j] == tasks[i]]
-        std = statistics.stdev(pool) if len(pool) > 1 else 0.0
-        out.append((r - statistics.fmean(group)) / (std + eps))
-    return out
 
 
 def token_rewards(scores, lengths, width=None):

@@ -17,8 +17,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_cli
-from eval_server import Call, ChatServer, Reply
+from support import ROOT, run_cli
+from support.eval_server import Call, ChatServer, Reply
 
 from qwenlong_verl.driver import cli
 from qwenlong_verl.driver.eval.benchmarks import load_benchmarks

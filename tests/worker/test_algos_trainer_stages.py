@@ -18,7 +18,7 @@ import uuid
 import numpy as np
 import pytest
 import torch
-from test_algos_task_norm import reference
+from support.task_norm import reference
 
 from qwenlong_verl.driver.compose import compose
 

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 from aiohttp import web
-from eval_server import ChatServer, Reply
+from support.eval_server import ChatServer, Reply
 
 from qwenlong_verl.common.errors import InputError
 from qwenlong_verl.common.openai_client import OpenAIClient, RequestError, redact

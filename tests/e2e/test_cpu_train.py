@@ -16,7 +16,7 @@ import pytest
 
 from qwenlong_verl.worker.cpu_backend import TRACE_ENV, trace_lines
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "recipes" / "cpu_smoke.yaml"
 PHASES = ("phase1", "phase2")
 STEPS = 2

@@ -3,7 +3,7 @@
 Registered in veRL's ``TRAINER_REGISTRY`` through the plugin; runs veRL's synchronous code paths under its own
 name; writes the ledger from batches shaped as veRL's agent loop writes them (real TransferQueue, veRL's padding),
 including the groups DAPO's dynamic sampling discards; and, with the GPU roles stood in for
-(``curriculum_standins``), runs veRL's own ``fit``: task-balanced prompt stream, ledger, metrics, checkpoint
+(``support.standins``), runs veRL's own ``fit``: task-balanced prompt stream, ledger, metrics, checkpoint
 (``data.pt``) and an exact resume after a crash.
 """
 
@@ -15,7 +15,7 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
-from curriculum_standins import (
+from support.standins import (
     ROLLOUT_N,
     CpuRollout,
     build_trainer,

@@ -13,7 +13,7 @@ import pytest
 from qwenlong_verl import SUPPORTED_VERL
 from qwenlong_verl.worker.verl_contract import HOOKS, Hook, VerlContractError, check_contract, contract_problems
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_installed_verl_offers_every_hook():

@@ -29,7 +29,7 @@ from qwenlong_verl.common.files import (
     write_with,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SIZE = 1 << 18
 """Bytes per generation: large enough that a write takes several syscalls (a torn one would show)."""
 

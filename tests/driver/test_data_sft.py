@@ -8,49 +8,14 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 from omegaconf import OmegaConf
+from support.sft import DOC, DROPPING_TEMPLATE, RECORDS, write_jsonl
 
 from qwenlong_verl.driver.data.prepare import prepare
 from qwenlong_verl.driver.data.sft import SftDataError, clean_trace, convert, response_text
 from qwenlong_verl.driver.data.template import build_messages
 from qwenlong_verl.driver.data.tokenizer import builtin_tokenizer_path, load_tokenizer
 
-DOC = "The plant in Oslo produced 120 tons in 2020 and 150 tons in 2021. Alice founded the museum in 1901."
-
-RECORDS = [
-    {
-        "id": "n1",
-        "document": DOC,
-        "question": "How many tons did the plant produce in 2021?",
-        "answer": "150",
-        "task": "numeric",
-        "reasoning": "The text gives 150 tons for 2021.",
-    },
-    {"id": "q1", "context": DOC, "question": "Who founded the museum?", "answer": "Alice"},
-    {
-        "id": "c1",
-        "documents": [{"title": "Plant", "text": DOC}, "A second document."],
-        "question": "Which city is the plant in?",
-        "choices": ["Bergen", "Oslo", "Tromsø"],
-        "answer": "Oslo",
-        "trace": "<think>\nThe first document says Oslo.\n</think>",
-    },
-]
-
 # A DeepSeek-R1-style template: an assistant turn keeps only what follows </think>.
-DROPPING_TEMPLATE = (
-    "{%- for message in messages -%}"
-    "{%- set content = message['content'] -%}"
-    "{%- if message['role'] == 'assistant' and '</think>' in content -%}"
-    "{%- set content = content.split('</think>')[-1] -%}{%- endif -%}"
-    "{{- '<|im_start|>' + message['role'] + '\\n' + content + '<|im_end|>\\n' -}}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}"
-)
-
-
-def write_jsonl(path, records, extra_lines=()):
-    path.write_text("".join(json.dumps(r) + "\n" for r in records) + "".join(extra_lines))
-    return path
 
 
 def read_rows(path):

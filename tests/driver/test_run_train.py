@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
-from curriculum_standins import make_model_dir
+from support import ROOT
+from support.standins import make_model_dir
 
 from qwenlong_verl.driver.recipe import load_recipe
 from qwenlong_verl.driver.retrospective import read_rows
@@ -30,7 +30,7 @@ from qwenlong_verl.worker.curriculum.ledger import DifficultyLedger
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-LAUNCHER = f"{sys.executable} {ROOT / 'tests' / 'curriculum_launcher.py'}"
+LAUNCHER = f"{sys.executable} {ROOT / 'tests' / 'support' / 'curriculum_launcher.py'}"
 BATCH = 6
 KILLING_MERGER = (
     "import os, signal, sys\n"

@@ -6,7 +6,7 @@ import asyncio
 import time
 
 import pytest
-from eval_server import Call, ChatServer, Reply
+from support.eval_server import Call, ChatServer, Reply
 
 from qwenlong_verl.driver.eval.generate import (
     GenerationConfig,

@@ -17,7 +17,7 @@ from qwenlong_verl.driver.eval.benchmarks import (
     resolve_bench,
 )
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "eval"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "eval"
 ALL = ["docmath", "frames", "2wikimqa", "hotpotqa", "musique", "narrativeqa", "qasper", "loong"]
 
 

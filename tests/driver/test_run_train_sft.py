@@ -1,6 +1,6 @@
 """`qwenlong-verl train` on a `kind: sft` recipe, end to end on CPU: sft-data -> the SFT run -> RL phase 1's model.
 
-veRL's SFT trainer needs a GPU, so `tests/sft_launcher.py` stands in for it (QWENLONG_VERL_LAUNCHER): it
+veRL's SFT trainer needs a GPU, so `tests/support/sft_launcher.py` stands in for it (QWENLONG_VERL_LAUNCHER): it
 composes the config from the arguments `train` passes, reads the data through veRL's own SFT dataset and model
 config, and writes the checkpoint layout veRL writes.
 """
@@ -12,9 +12,8 @@ import sys
 
 import pytest
 import yaml
-from conftest import ROOT
-from test_sft_data import RECORDS, write_jsonl
-from test_sft_plan import tiny_model
+from support import ROOT
+from support.sft import RECORDS, tiny_model, write_jsonl
 
 from qwenlong_verl.driver.data.sft import convert
 from qwenlong_verl.driver.kinds.sft import handoff_model_path
@@ -22,7 +21,7 @@ from qwenlong_verl.driver.plan import plan_phase
 from qwenlong_verl.driver.recipe import load_recipe, parse_recipe
 from qwenlong_verl.driver.run import TrainError, train
 
-LAUNCHER = [sys.executable, str(ROOT / "tests" / "sft_launcher.py")]
+LAUNCHER = [sys.executable, str(ROOT / "tests" / "support" / "sft_launcher.py")]
 
 
 @pytest.fixture

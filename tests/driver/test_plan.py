@@ -6,7 +6,7 @@ import shlex
 
 import pytest
 import yaml
-from conftest import RECIPES
+from support import RECIPES
 
 from qwenlong_verl.driver.compose import hydra_value
 from qwenlong_verl.driver.plan import PlanError, plan_phase

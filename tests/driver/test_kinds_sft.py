@@ -5,18 +5,17 @@ from __future__ import annotations
 import copy
 import json
 import shlex
-import shutil
 import subprocess
 import sys
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import ROOT
 from omegaconf import OmegaConf
+from support import ROOT
+from support.sft import tiny_model
 
 from qwenlong_verl.driver.data.sft import arrow_schema
-from qwenlong_verl.driver.data.tokenizer import builtin_tokenizer_path
 from qwenlong_verl.driver.kinds.sft import finished_model_path, handoff_model_path
 from qwenlong_verl.driver.plan import PlanError, plan_phase
 from qwenlong_verl.driver.recipe import RecipeError, parse_recipe
@@ -57,26 +56,6 @@ def plan_error(tmp_path, overrides=None, phase=None, **top) -> str:
     text = " ".join(str(err.value).split())
     assert text.startswith("r.yaml: phase 1 (sft): ")
     return text
-
-
-def tiny_model(folder, **config):
-    """A local model folder veRL's HFModelConfig accepts: the builtin tokenizer and a Qwen2 config."""
-    from transformers import Qwen2Config
-
-    shutil.copytree(builtin_tokenizer_path(), folder)
-    settings = {
-        "vocab_size": 6000,
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_hidden_layers": 1,
-        "num_attention_heads": 2,
-        "num_key_value_heads": 1,
-        "max_position_embeddings": 8192,
-        "architectures": ["Qwen2ForCausalLM"],
-        **config,
-    }
-    Qwen2Config(**settings).save_pretrained(folder)
-    return str(folder)
 
 
 def sft_file(path, rows: int, traces: bool = False):
@@ -239,7 +218,7 @@ def test_verl_model_override_cannot_set_rope_scaling(tmp_path):
 
 
 def test_template_dropping_traces_with_traced_data(tmp_path):
-    from test_sft_data import DROPPING_TEMPLATE
+    from support.sft import DROPPING_TEMPLATE
 
     model = tiny_model(tmp_path / "m")
     config = json.loads((tmp_path / "m" / "tokenizer_config.json").read_text())

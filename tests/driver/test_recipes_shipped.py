@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import RECIPES, ROOT
 from omegaconf import DictConfig
+from support import RECIPES, ROOT
 
 from qwenlong_verl.driver.plan import plan_phase
 from qwenlong_verl.driver.recipe import load_recipe
@@ -176,7 +176,7 @@ def test_judge_pool_variant_serves_the_judge_on_its_own_pool():
 
 
 def _tiny_model(folder):
-    from test_sft_plan import tiny_model
+    from support.sft import tiny_model
 
     return tiny_model(folder, max_position_embeddings=2048)
 

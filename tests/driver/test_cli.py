@@ -21,7 +21,7 @@ from qwenlong_verl.driver.cli.args import HIDDEN, Flag, add_arguments, build, fi
 from qwenlong_verl.driver.cli.command import COMMANDS
 from qwenlong_verl.driver.eval.scoring import parse_length_edges
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(sys.executable).with_name("qwenlong-verl")
 QASPER = ROOT / "tests" / "fixtures" / "eval" / "qasper.jsonl"
 
