@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+
 EPS = 1e-6
 
 
