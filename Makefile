@@ -6,6 +6,11 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 # torch must come before anything that depends on it: an unpinned request pulls a multi-GB CUDA build.
 CPU_TORCH ?= torch==2.13.0
+# GPU: PyPI's torch 2.11.0 is the CUDA 13.0 build veRL 0.9.1 pins (setup.cfg's gpu extra); flash-attn 2.8.3 has no
+# wheel on PyPI and compiles against the installed torch, so it needs torch and its build tools first and no
+# build isolation (README "Install"; tests/e2e/test_readme.py keeps the three in step).
+GPU_TORCH ?= torch==2.11.0
+GPU_BUILD_TOOLS ?= setuptools wheel packaging ninja psutil
 STAMP := $(VENV)/.install-stamp
 PYTEST_ARGS ?=
 
@@ -17,7 +22,7 @@ $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PY_SYS) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then \
-		$(PIP) install -q -e '.[test,gpu]'; \
+		$(PIP) install -q '$(GPU_TORCH)' $(GPU_BUILD_TOOLS) && $(PIP) install -q --no-build-isolation -e '.[test,gpu]'; \
 	else \
 		$(PIP) install -q '$(CPU_TORCH)' && $(PIP) install -q -e '.[test]'; \
 	fi

@@ -55,7 +55,7 @@ def main() -> int:
     module = plugin_module_time()
     print(f"qwenlong_verl.worker.plugin alone: {module * 1000:8.1f} ms   (python -X importtime, cumulative)")
     ok = added <= 0.3 and module <= 0.3
-    for recipe in sorted((ROOT / "recipes").glob("*.yaml")):
+    for recipe in sorted((ROOT / "qwenlong_verl" / "recipes").glob("*.yaml")):
         start = time.perf_counter()
         out = subprocess.run(
             [sys.executable, "-m", "qwenlong_verl.driver.cli", "plan", str(recipe)],

@@ -43,7 +43,8 @@ ERROR_BODY_BYTES = 64 * 1024
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
 """4xx statuses worth retrying (plus every 5xx)."""
 
-_CREDENTIALS = re.compile(r"(?<=://)([^/@\s:]*):[^/@\s]*@")
+_CREDENTIALS = re.compile(r"(?<=://)([^/@\s:]*):[^/\s]*@")
+"""``user:password@`` after a scheme; the password runs to the last ``@`` before the host (it may hold one)."""
 
 
 def redact(text: str) -> str:
@@ -54,8 +55,9 @@ def redact(text: str) -> str:
 class RequestError(Exception):
     """A request that failed; ``code`` is short and stable, the message says why (credentials redacted).
 
-    Codes: ``timeout``, ``connect``, ``http_<status>``, ``bad_json``, ``no_choices``, ``too_large``,
-    ``no_model``, ``error``, or a caller's own code raised from its ``parse`` function.
+    Codes: ``timeout``, ``connect``, ``http_<status>``, ``bad_json``, ``no_choices``, ``bad_reply`` (a field of
+    the wrong type), ``bad_text`` (text that is not valid Unicode), ``too_large``, ``no_model``, ``error``, or a
+    caller's own code raised from its ``parse`` function.
     """
 
     def __init__(
@@ -294,7 +296,7 @@ class OpenAIClient:
             raise RequestError("error", f"{type(exc).__name__}: {exc} ({where})", retryable=True) from None
         try:
             return json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # ValueError covers bytes that are not UTF-8
             raise RequestError("bad_json", f"malformed body (not JSON): {body[:200]!r}", retryable=True) from None
 
 
@@ -307,6 +309,35 @@ def first_choice(data: Any) -> dict:
     if not isinstance(choice, dict):
         raise RequestError("no_choices", f"malformed completion body (no choices): {str(data)[:200]!r}", retryable=True)
     return choice
+
+
+def first_message(data: Any) -> dict:
+    """``choices[0].message`` of a chat completion; a retryable ``no_choices`` / ``bad_reply`` otherwise."""
+    choice = first_choice(data)
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        raise RequestError(
+            "bad_reply", f"malformed completion body (message is not an object): {str(data)[:200]!r}", retryable=True
+        )
+    return message
+
+
+def text_field(fields: Mapping[str, Any], key: str) -> str | None:
+    """A text field of a reply (``content``, ``reasoning_content``): ``None`` when absent or null; a retryable
+    ``bad_reply`` when not a string, ``bad_text`` when it holds a lone surrogate (not valid Unicode, so it
+    could be neither stored as UTF-8 nor trusted as the model's text)."""
+    value = fields.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise RequestError("bad_reply", f"malformed reply: {key} is a {type(value).__name__}, not text", retryable=True)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RequestError(
+            "bad_text", f"reply {key} is not valid Unicode (lone surrogate at {exc.start})", retryable=True
+        ) from None
+    return value
 
 
 def error_message(status: int, body: str) -> str:

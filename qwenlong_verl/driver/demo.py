@@ -1,7 +1,7 @@
 """``qwenlong-verl demo``: the main job on a CPU, end to end and for real, in a few minutes.
 
 synthesise a small verifiable corpus → prepare phase windows with the builtin tokenizer → **really train** two
-curriculum phases with stock veRL on the CPU backend (``recipes/cpu_smoke.yaml``: tiny random Qwen2, task balance,
+curriculum phases with stock veRL on the CPU backend (the shipped recipe ``cpu_smoke``: tiny random Qwen2, task balance,
 task-norm advantage, AEPO, the hybrid reward) → the retrospective transition drawn from phase 1's real ledger →
 phase 2 from phase 1's merged actor → score sample responses with the hybrid reward → a report folder with the
 per-step figures veRL logged (reward, entropy, grad norm, response length) and the ledger's difficulties.
@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from qwenlong_verl.common.files import atomic_folder, atomic_write
+from qwenlong_verl.driver.recipes import SHIPPED_DIR
 from qwenlong_verl.worker.rewards.keys import ENV_URLS
 
 logger = logging.getLogger(__name__)
 
-DEMO_RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "cpu_smoke.yaml"
-"""The recipe the demo trains (a checkout's ``recipes/``)."""
+DEMO_RECIPE = SHIPPED_DIR / "cpu_smoke.yaml"
+"""The recipe the demo trains: the shipped ``cpu_smoke`` (installed with the package, no checkout needed)."""
 REPORT_FILE = "report.md"
 TRAINING_FIGURES = (
     ("critic/score/mean", "reward (mean)"),
@@ -221,8 +222,7 @@ def run_demo(
 ) -> DemoResult:
     """Train the CPU recipe into ``<out_dir>/train`` (resuming an earlier demo there) and write the report;
     ``step(message)`` is called as each stage starts and with ``train``'s progress lines."""
-    from qwenlong_verl.driver import layout
-    from qwenlong_verl.driver.recipe import load_recipe
+    from qwenlong_verl.driver import layout, recipes
     from qwenlong_verl.driver.run import train
     from qwenlong_verl.driver.run.phase_data import phase_ledger_path
     from qwenlong_verl.worker.curriculum.ledger import DifficultyLedger
@@ -230,7 +230,7 @@ def run_demo(
     say = step or (lambda message: logger.info("%s", message))
     out = Path(out_dir)
     report_dir = out / "report"
-    recipe = load_recipe(recipe_path)
+    recipe = recipes.load(recipe_path)
     recipe.output_dir = str(out / "train")
     result = DemoResult(out_dir=str(out), report=str(report_dir / REPORT_FILE), train_dir=recipe.output_dir)
     sections: list[str] = []

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from qwenlong_verl.common.names import TRAINER_MODE
-from qwenlong_verl.driver.recipe import RecipeConfig, RecipeError
+from qwenlong_verl.driver.recipe import TINY_MODELS, RecipeConfig, RecipeError
 
 STATE_FILE = "train_state.json"
 TRAIN_FILE = "train.parquet"
@@ -34,11 +34,6 @@ METRICS_FILE = "metrics.jsonl"
 SYNTH_FILE = "synth.jsonl"
 TRACKER_FILE = "latest_checkpointed_iteration.txt"
 """What veRL's checkpoint handler writes beside the ``global_step_<N>`` folders: the last saved step."""
-
-
-TINY_MODELS = {"tiny": False, "tiny-answers": True}
-"""``model_path`` names that ``train`` materialises with ``qwenlong-verl tiny-model`` (value: the answers variant)
-at :func:`tiny_model_dir`, so a CPU recipe needs no model download and no preparation step."""
 
 
 def tiny_model_dir(recipe: RecipeConfig) -> Path:

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from qwenlong_verl.driver import layout
 from qwenlong_verl.driver.compose import PlanError, check_value_types, compose, config_args
+from qwenlong_verl.driver.data.tokenizer import check_prepared
 from qwenlong_verl.driver.kinds import PhaseKind, kind_of
 from qwenlong_verl.driver.recipe import PhaseConfig, RecipeConfig
 
@@ -71,5 +74,10 @@ def plan_phase(recipe: RecipeConfig, index: int, model_path: str | None = None, 
 
 
 def plan_recipe(recipe: RecipeConfig) -> list[PhasePlan]:
-    """Plan every phase in order; stops at the first phase that does not validate."""
+    """Plan every phase in order; stops at prepared data counted with another tokenizer than the recipe's, and at
+    the first phase that does not validate."""
+    for folder in dict.fromkeys(
+        Path(f).parent for i in range(len(recipe.phases)) for f in layout.own_train_files(recipe, i)
+    ):
+        check_prepared(folder, recipe.data_tokenizer, recipe.source)
     return [plan_phase(recipe, i) for i in range(len(recipe.phases))]

@@ -44,8 +44,14 @@ from typing import Any
 
 from qwenlong_verl.common.errors import InputError
 from qwenlong_verl.common.names import TRAINER_MODE
+from qwenlong_verl.driver.data.tokenizer import BUILTIN
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+TINY_MODELS = {"tiny": False, "tiny-answers": True}
+"""``model_path`` names that ``train`` materialises with ``qwenlong-verl tiny-model`` (value: the answers variant)
+at ``layout.tiny_model_dir``, so a CPU recipe needs no model download and no preparation step. They use the
+builtin tokenizer by construction."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,7 @@ RECIPE_KINDS: dict[str, KindFormat] = {
             "data.max_response_length": "the phase's max_response_length",
             "data.train_files": "the phase's train_files",
             "data.val_files": "the phase's val_files",
+            "trainer.logger": "the recipe's tracker",
         },
     ),
     "sft": KindFormat(
@@ -83,12 +90,22 @@ RECIPE_KINDS: dict[str, KindFormat] = {
             "data.train_files": "the recipe's phases[0].train_files",
             "data.val_files": "the recipe's phases[0].val_files",
             "data.max_length": "the recipe's phases[0].max_prompt_length + max_response_length",
+            "trainer.logger": "the recipe's tracker",
         },
         single_phase=True,
         data_section=False,
     ),
 }
 """Recipe kinds and their format rules."""
+
+TRACKERS: dict[str, str] = {
+    "console": "",
+    "tensorboard": "tensorboard",
+    "wandb": "wandb",
+    "mlflow": "mlflow",
+    "swanlab": "swanlab",
+}
+"""``tracker:`` values -> the module veRL's tracker needs (installed by the package extra of the same name)."""
 
 
 RETRO_WEIGHTINGS = ("difficulty", "uniform")
@@ -185,9 +202,9 @@ class RecipeDataConfig:
     synth: RecipeSynthConfig | None = None
     """Generate the source data instead (or besides): written to ``<data output_dir>/synth.jsonl``."""
 
-    tokenizer: str = "builtin"
-    """Tokenizer that counts prompt lengths: use the model's (a hub name or folder) for a real run; ``builtin``
-    is the small offline one, for trials."""
+    tokenizer: str = ""
+    """Tokenizer that counts prompt lengths (a hub name or folder); default: the recipe's ``model_path`` (what veRL
+    will count with; ``builtin`` for the tiny models). ``builtin`` names the small offline one, for trials."""
 
     output_dir: str = ""
     """Where ``prepare`` writes ``phase<N>.parquet`` and ``stats.json``; defaults to ``<output_dir>/data``."""
@@ -239,12 +256,23 @@ class RecipeConfig:
     overrides: dict[str, Any] = field(default_factory=dict)
     """veRL overrides shared by every phase, dotted keys (``trainer.n_gpus_per_node: 8``)."""
 
+    tracker: str = "console"
+    """Where per-step metrics go besides the console and the phase's ``metrics.jsonl``: ``tensorboard``, ``wandb``,
+    ``mlflow`` or ``swanlab`` (``pip install -e '.[wandb]'`` etc.); sets veRL's ``trainer.logger``."""
+
     data: RecipeDataConfig | None = None
     """Source data from which ``qwenlong-verl train`` builds each phase's training files (``train_files`` of a
     phase, when given, take precedence)."""
 
     source: str = ""
     """File the recipe was read from (set by :func:`load_recipe`)."""
+
+    @property
+    def data_tokenizer(self) -> str:
+        """The tokenizer the phase bins must be cut with: ``data.tokenizer``, else the model's own."""
+        if self.data is not None and self.data.tokenizer:
+            return self.data.tokenizer
+        return BUILTIN if self.model_path in TINY_MODELS else self.model_path
 
     def phase(self, name_or_index: str | int) -> PhaseConfig:
         if isinstance(name_or_index, int):
@@ -340,12 +368,21 @@ def _check_curriculum(recipe: RecipeConfig) -> None:
     src = recipe.source
     data = recipe.data
     if data is not None:
+        data.tokenizer = recipe.data_tokenizer
         if not RECIPE_KINDS[recipe.kind].data_section:
             raise RecipeError(f"{src}: data: builds RL phase files; a kind: {recipe.kind} recipe lists train_files")
         if not data.inputs and data.synth is None:
             raise RecipeError(f"{src}: data: needs inputs (source files for prepare) or synth (generated examples)")
-        if data.synth is not None and (data.synth.n < 1 or data.synth.min_tokens > data.synth.max_tokens):
-            raise RecipeError(f"{src}: data.synth: n must be >= 1 and min_tokens <= max_tokens")
+        if data.synth is not None:  # synth's own limits, at plan time rather than when train generates
+            from qwenlong_verl.driver.data.synth.writer import SynthError, check_args
+
+            try:
+                check_args(data.synth.n, data.synth.min_tokens, data.synth.max_tokens)
+            except SynthError as exc:
+                key = re.sub(
+                    r"--([a-z-]+)", lambda m: m.group(1).replace("-", "_"), str(exc)
+                )  # --min-tokens: min_tokens
+                raise RecipeError(f"{src}: data.synth: {key}") from None
         if data.val_size < 0:
             raise RecipeError(f"{src}: data.val_size must be >= 0, got {data.val_size}")
         if data.seed < 0:
@@ -393,6 +430,8 @@ def _check_semantics(recipe: RecipeConfig) -> None:
     if recipe.kind not in RECIPE_KINDS:
         raise RecipeError(f"{src}: kind {recipe.kind!r} must be one of {', '.join(RECIPE_KINDS)}")
     form = RECIPE_KINDS[recipe.kind]
+    if recipe.tracker not in TRACKERS:
+        raise RecipeError(f"{src}: tracker {recipe.tracker!r} must be one of {', '.join(TRACKERS)}")
     if form.single_phase and len(recipe.phases) != 1:
         raise RecipeError(
             f"{src}: a kind: {recipe.kind} recipe has exactly one phase (the warm-up), got {len(recipe.phases)}; "

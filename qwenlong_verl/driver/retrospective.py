@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from qwenlong_verl.common.errors import InputError
 from qwenlong_verl.common.files import write_with
 from qwenlong_verl.driver.recipe import RetrospectiveConfig
 from qwenlong_verl.worker.curriculum.ledger import LedgerRecord
@@ -212,15 +214,54 @@ def choose_carry(
 # ----------------------------------------------------------------------------- parquet
 
 
-def read_rows(files: Sequence[str | Path]) -> list[dict[str, Any]]:
-    """All rows of parquet files, as plain dicts, in file order."""
+class DataFileError(InputError):
+    """A parquet file that cannot be read (corrupt, truncated, empty); the message names it."""
+
+
+@contextmanager
+def reading(path: str | Path) -> Iterator[None]:
+    """Turn pyarrow's failure on a broken parquet file into one line naming the file and the fix."""
+    import pyarrow as pa
+
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except (pa.ArrowException, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataFileError(
+            f"{path}: not a readable parquet file ({reason}); rebuild it (e.g. rerun `qwenlong-verl prepare`) "
+            "or point the recipe at another file"
+        ) from None
+
+
+def read_table(path: str | Path, columns: Sequence[str] | None = None):
+    """One parquet file as a pyarrow table (only ``columns`` that exist, when given); :class:`DataFileError`
+    when it cannot be read."""
     import pyarrow.parquet as pq
 
+    with reading(path):
+        file = pq.ParquetFile(path)
+        if columns is not None:
+            columns = [c for c in columns if c in file.schema_arrow.names]
+        return file.read(columns=columns)
+
+
+def count_rows(path: str | Path) -> int:
+    """Rows of a parquet file, from its footer; :class:`DataFileError` when it cannot be read."""
+    import pyarrow.parquet as pq
+
+    with reading(path):
+        return pq.ParquetFile(path).metadata.num_rows
+
+
+def read_rows(files: Sequence[str | Path]) -> list[dict[str, Any]]:
+    """All rows of parquet files, as plain dicts, in file order."""
     rows: list[dict[str, Any]] = []
     for path in files:
         if not Path(path).is_file():
             raise FileNotFoundError(f"data file not found: {path}")
-        rows.extend(pq.read_table(path).to_pylist())
+        rows.extend(read_table(path).to_pylist())
     return rows
 
 
@@ -241,7 +282,10 @@ def write_rows(rows: Sequence[Mapping[str, Any]], path: str | Path, like: Sequen
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pq.read_schema(like[0]) if like else None
+    schema = None
+    if like:
+        with reading(like[0]):
+            schema = pq.read_schema(like[0])
     if schema is not None and not all(_fits(schema, row) for row in rows):
         schema = None  # a field the source schema lacks (e.g. extra_info.phase added above): infer instead
     try:

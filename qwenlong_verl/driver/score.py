@@ -4,7 +4,8 @@ One JSON object per line, in veRL's row shape or flat:
 
 ``data_source``    routes the verifier (or ``extra_info.task``); at least one of the two is required
 ``response``       the model's full response (``solution_str`` is accepted too)
-``ground_truth``   the gold answer(s) (or ``reward_model.ground_truth``, as in veRL rows)
+``ground_truth``   the gold answer(s) (or ``reward_model.ground_truth``, as in veRL rows; or ``answer``, as in raw
+                   records: a ``synth`` file with a ``response`` added to each line scores as it is)
 ``extra_info``     optional: ``question`` (for the judge), ``task``, option lists
 
 All lines are checked before anything is scored; a bad line is reported with its number and the field.
@@ -25,6 +26,7 @@ from typing import Any, Protocol
 from qwenlong_verl.common.errors import InputError
 from qwenlong_verl.common.files import atomic_writer, refuse_overwriting
 from qwenlong_verl.common.tasks import task_of
+from qwenlong_verl.driver.data.schema import RowError, is_gold_value, read_json_lines
 
 logger = logging.getLogger(__name__)
 
@@ -61,20 +63,24 @@ class ScoreRow:
 
 
 def load_rows(path: str | Path) -> list[ScoreRow]:
-    """Read and check every line of ``path``; raises :class:`ScoreInputError` at the first bad one."""
+    """Read and check every line of ``path`` (as bytes, one line at a time); raises :class:`ScoreInputError`
+    naming the first bad line and how many there are, so nothing is scored from a file with bad lines."""
     path = Path(path)
     if not path.is_file():
         raise ScoreInputError(f"{path}: no such file; pass a JSONL file with one response per line")
     rows: list[ScoreRow] = []
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-            except ValueError as exc:
-                raise ScoreInputError(f"{path} line {number}: not valid JSON ({exc.msg})") from None
+    bad: list[str] = []
+    for number, raw in read_json_lines(path, error=ScoreInputError):
+        if isinstance(raw, RowError):
+            bad.append(raw.at(f"{path} line {number}"))
+            continue
+        try:
             rows.append(_row(raw, path, number))
+        except ScoreInputError as exc:
+            bad.append(str(exc))
+    if bad:
+        more = f" (and {len(bad) - 1} more bad lines; fix them all, nothing was scored)" if len(bad) > 1 else ""
+        raise ScoreInputError(bad[0] + more)
     if not rows:
         raise ScoreInputError(f"{path}: no rows; each line must be a JSON object with response and ground_truth")
     return rows
@@ -88,14 +94,26 @@ def _row(raw: Any, path: Path, number: int) -> ScoreRow:
     if not isinstance(response, str):
         raise ScoreInputError(f"{where}: field 'response' (or 'solution_str') must be a string with the model output")
     reward_model = raw.get("reward_model")
-    ground_truth = raw.get("ground_truth")
+    ground_truth = raw.get("ground_truth", raw.get("answer"))  # answer: a raw record's (synth, prepare input)
     if ground_truth is None and isinstance(reward_model, Mapping):
         ground_truth = reward_model.get("ground_truth")
     if ground_truth is None or ground_truth == "" or ground_truth == []:
-        raise ScoreInputError(f"{where}: field 'ground_truth' (or 'reward_model.ground_truth') is missing or empty")
+        raise ScoreInputError(
+            f"{where}: field 'ground_truth' (or 'answer', 'reward_model.ground_truth') is missing or empty"
+        )
+    if not is_gold_value(ground_truth) and not (
+        isinstance(ground_truth, list) and all(map(is_gold_value, ground_truth))
+    ):
+        raise ScoreInputError(
+            f"{where}: field 'ground_truth' must be text, a number or a list of them, "
+            f"got {type(ground_truth).__name__} {str(ground_truth)[:40]!r}"
+        )
     extra_info = raw.get("extra_info") or {}
     if not isinstance(extra_info, dict):
         raise ScoreInputError(f"{where}: field 'extra_info' must be an object, got {type(extra_info).__name__}")
+    for key in ("question", "task"):
+        if extra_info.get(key) is not None and not isinstance(extra_info[key], str):
+            raise ScoreInputError(f"{where}: field 'extra_info.{key}' must be a string")
     data_source = raw.get("data_source")
     if data_source is not None and not isinstance(data_source, str):
         raise ScoreInputError(f"{where}: field 'data_source' must be a string")

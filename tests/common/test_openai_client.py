@@ -72,6 +72,12 @@ def client(urls, **kwargs) -> OpenAIClient:
     return OpenAIClient(urls, **{"backoff_s": 0.01, "backoff_max_s": 0.05, "timeout_s": 5.0, **kwargs})
 
 
+def test_redact_a_password_holding_at_signs_and_colons():
+    assert redact("http://bob:p@ss:w@rd@h:80/v1 and https://x:y@z") == "http://bob:***@h:80/v1 and https://x:***@z"
+    assert redact("['http://a:pw@h/v1', 'http://b:pw2@h2']") == "['http://a:***@h/v1', 'http://b:***@h2']"
+    assert redact("http://h/v1?q=a@b") == "http://h/v1?q=a@b"
+
+
 def test_redact():
     assert redact("http://u:p%40ss@h:1/v1 and https://x:y@z") == "http://u:***@h:1/v1 and https://x:***@z"
     assert redact("http://h:1/v1") == "http://h:1/v1"

@@ -6,16 +6,21 @@ import json
 
 import pytest
 
+from qwenlong_verl.common.errors import InputError
 from qwenlong_verl.common.tasks import CHOICE, NUMERIC, QA, TASKS
 from qwenlong_verl.driver.data.schema import (
     EXTRA_INFO_KEYS,
     ROW_SCHEMA,
+    NotUtf8Error,
     RowError,
     arrow_schema,
     canonical_golds,
+    check_count,
     make_row,
     parse_record,
     question_from_prompt,
+    read_json_file,
+    read_json_lines,
     validate_row,
 )
 from qwenlong_verl.driver.data.template import (
@@ -122,7 +127,21 @@ def test_raw_record_without_id_gets_file_and_row():
     [
         ({"documents": None}, "documents", "missing", "documents, context, document"),
         ({"documents": []}, "documents", "empty", "empty"),
-        ({"documents": [" ", {"title": "t", "text": ""}]}, "documents", "empty", "empty"),
+        ({"documents": [" ", {"title": "t", "text": ""}]}, "documents[0]", "empty", "empty"),
+        ({"documents": ["text", {"title": "t", "text": ""}]}, "documents[1].text", "empty", "empty"),
+        ({"documents": ["text", None]}, "documents[1]", "missing", "document text"),
+        ({"documents": [3]}, "documents[0]", "bad_type", "must be text"),
+        ({"documents": [{"title": 5, "text": "t"}]}, "documents[0].title", "bad_type", "got int"),
+        ({"documents": [{"title": "t", "text": ["a"]}]}, "documents[0].text", "bad_type", "got list"),
+        ({"documents": None, "document": 3}, "document", "bad_type", "must be text"),
+        ({"documents": None, "context": {"text": "x"}}, "context", "bad_type", "must be text"),
+        ({"question": 5}, "question", "bad_type", "got int"),
+        ({"question": ["why?"]}, "question", "bad_type", "got list"),
+        ({"answer": {"value": 12}}, "answer", "bad_type", "text, a number or a list"),
+        ({"answer": True}, "answer", "bad_type", "got bool"),
+        ({"answer": float("nan")}, "answer", "bad_type", "got float"),
+        ({"answer": [12, None]}, "answer", "bad_type", "got list"),
+        ({"data_source": 7}, "data_source", "bad_type", "got int"),
         ({"documents": "not a list"}, "documents", "bad_type", "list"),
         ({"question": None}, "question", "missing", "missing"),
         ({"question": "   "}, "question", "empty", "empty"),
@@ -215,6 +234,9 @@ def test_verl_row_question_recovered_from_the_template_prompt():
             "extra_info.question",
             "missing",
         ),
+        ({"data_source": 7}, "data_source", "bad_type"),
+        ({"reward_model": {"style": "rule", "ground_truth": {"v": 42}}}, "reward_model.ground_truth", "bad_type"),
+        ({"extra_info": {"question": 12}}, "extra_info.question", "bad_type"),
     ],
 )
 def test_verl_row_errors_name_row_and_field(change, field, reason):
@@ -259,3 +281,81 @@ def test_validate_row_names_row_and_field(path, value, field):
     del row["extra_info"]["phase"]
     with pytest.raises(RowError, match="extra_info.phase.*re-run"):
         validate_row(row, 2)
+
+
+# ----------------------------------------------------------------------------- reading files as bytes
+
+GOOD = {"question": "q?", "answer": "1", "documents": ["text"]}
+
+
+def _lines(tmp_path, *lines: bytes, **kwargs) -> list:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return list(read_json_lines(path, **kwargs))
+
+
+def test_one_bad_line_is_a_named_row_error_and_the_rest_is_read(tmp_path):
+    rows = _lines(
+        tmp_path,
+        b"\xef\xbb\xbf" + json.dumps({**GOOD, "id": 1}).encode(),  # a UTF-8 BOM (Notepad) is not part of the row
+        b'{"question": "caf\xe9?", "answer": "1", "documents": ["x"]}',  # latin-1
+        json.dumps({**GOOD, "documents": [{"title": "t", "text": "a \ud800 b"}]}).encode(),  # JSON escape \ud800
+        b"",
+        b"[[[[" * 50_000,  # deeper than Python's stack
+        b'{"answer": ' + b"9" * 5000 + b"}",  # more digits than int() accepts
+        json.dumps({**GOOD, "id": 6}).encode(),
+    )
+    assert [n for n, _ in rows] == [1, 2, 3, 5, 6, 7]
+    assert rows[0][1]["id"] == 1 and rows[-1][1]["id"] == 6
+    latin, surrogate, deep, digits = (value for _, value in rows[1:5])
+    assert (latin.row, latin.field, latin.reason) == (2, "<line>", "not_utf8")
+    assert "byte 0xe9 at column 18" in str(latin) and "UTF-8" in str(latin)
+    assert (surrogate.row, surrogate.field, surrogate.reason) == (3, "documents[0].text", "not_text")
+    assert "\\ud800" in str(surrogate)
+    assert deep.reason == digits.reason == "unreadable"
+    assert all("\n" not in str(err) for err in (latin, surrogate, deep, digits))
+
+
+def test_an_oversized_line_is_skipped_without_losing_the_next(tmp_path):
+    rows = _lines(tmp_path, json.dumps({**GOOD, "documents": ["x" * 5000]}).encode(), b'{"id": 2}', max_line_bytes=1000)
+    assert rows[0][1].reason == "too_large" and "1,000 bytes" in str(rows[0][1])
+    assert rows[1] == (2, {"id": 2})
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_a_utf16_file_is_one_error_naming_the_encoding(tmp_path, encoding):
+    path = tmp_path / "wide.jsonl"
+    path.write_bytes("\n".join(json.dumps({**GOOD, "id": i}) for i in range(500)).encode(encoding))
+    with pytest.raises(NotUtf8Error, match=r"wide.jsonl: the file is UTF-(16|32).*not UTF-8; re-save it as UTF-8"):
+        list(read_json_lines(path))
+    with pytest.raises(NotUtf8Error, match="UTF-"):
+        read_json_file(path.rename(tmp_path / "wide.json"))
+
+
+def test_json_file_errors_name_the_line(tmp_path):
+    path = tmp_path / "in.json"
+    path.write_bytes(b'[\n{"a": 1},\n{"b": "\xff"}\n]')
+    with pytest.raises(NotUtf8Error, match=r"in.json line 3: not UTF-8 \(byte 0xff\)"):
+        read_json_file(path)
+    path.write_bytes(b'\xef\xbb\xbf[\n{"a": 1},\n{"b": }\n]')
+    with pytest.raises(NotUtf8Error, match=r"in.json line 3: not valid JSON"):
+        read_json_file(path)
+    path.write_bytes(b'\xef\xbb\xbf[{"a": 1}]')
+    assert read_json_file(path) == [{"a": 1}]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (0, "--n must be at least 1, got 0"),
+        (-3, "at least 1"),
+        (1.5, "whole number"),
+        (True, "whole number"),
+        ("4", "whole number"),
+        (11, "--n must be at most 10, got 11"),
+    ],
+)
+def test_check_count_names_the_flag(value, message):
+    with pytest.raises(InputError, match=message):
+        check_count("--n", value, 1, 10)
+    assert check_count("--n", 10, 1, 10) == 10

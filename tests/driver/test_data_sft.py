@@ -213,3 +213,26 @@ def test_cli(raw, tmp_path, cli):
     bad = cli("sft-data", "--input", str(raw), "--output", str(tmp_path / "o.parquet"), "--max-length", "10")
     assert bad.returncode == 2
     assert "--max-length needs --tokenizer" in bad.stderr
+
+
+def test_bad_bytes_are_counted_rows_and_a_huge_document_is_not_tokenised(tmp_path):
+    good = json.dumps(RECORDS[0]).encode()
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(
+        b"\xef\xbb\xbf" + good + b"\n"  # a BOM does not cost the first row
+        + good.replace(b"Oslo", b"\xd8slo") + b"\n"  # latin-1
+        + json.dumps({**RECORDS[0], "document": "x \ud800"}).encode() + b"\n"
+        + json.dumps({**RECORDS[0], "id": "huge", "document": DOC * 200_000}).encode() + b"\n"
+    )  # fmt: skip
+    stats = convert([str(path)], str(tmp_path / "o.parquet"), tokenizer="builtin", max_length=2048)
+    assert (stats.rows_read, stats.rows_written) == (4, 1)
+    assert stats.dropped == {"not_text": 1, "not_utf8": 1, "too_long": 1}
+    assert "characters, more than a prompt within the token limit can hold" in str(stats.problems[-1])
+    with pytest.raises(SftDataError, match=r"2 bad row\(s\)"):  # without a tokenizer, no length limit
+        convert([str(path)], str(tmp_path / "s.parquet"), strict=True)
+
+
+@pytest.mark.parametrize("max_length", [0, -3, 1.5, True])
+def test_max_length_must_be_a_positive_whole_number(raw, tmp_path, max_length):
+    with pytest.raises(SftDataError, match=f"--max-length .*positive whole number, got {max_length!r}"):
+        convert([str(raw)], str(tmp_path / "o.parquet"), tokenizer="builtin", max_length=max_length)

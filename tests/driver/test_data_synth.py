@@ -220,6 +220,16 @@ def test_tasks_filter_and_argument_errors():
         list(synth.iter_examples(2, 5000, 3000))
     with pytest.raises(synth.SynthError, match="--n must be at least 1"):
         synth.synth("unused.jsonl", 0, 2000, 3000)
+    for args, message in (
+        ((100_000_000, 2000, 3000), "--n must be at most 1,000,000, got 100,000,000"),  # was 4 GB in 20 s
+        ((2, 2000, 2_000_000_000), "--max-tokens must be at most 4,000,000"),
+        ((2, 5_000_000, 6_000_000), "--min-tokens must be at most 4,000,000"),
+        ((2.5, 2000, 3000), "--n must be a whole number, got 2.5"),  # was a TypeError traceback
+        ((2, "2000", 3000), "--min-tokens must be a whole number"),
+    ):
+        with pytest.raises(synth.SynthError, match=message):
+            synth.synth("unused.jsonl", *args)
+    assert not Path("unused.jsonl").exists()
 
 
 def test_cli_synth_writes_jsonl_prepare_accepts(cli, tmp_path):
@@ -278,3 +288,52 @@ def test_failed_synth_keeps_the_old_file_and_no_temporary(tmp_path):
         synth.synth(out, 5, 2000, 3000, progress=progress)
     assert out.read_text() == "previous\n"
     assert [p.name for p in tmp_path.iterdir()] == ["s.jsonl"]
+
+
+@pytest.mark.slow
+def test_one_synth_file_feeds_prepare_sft_data_score_and_eval(cli, tmp_path):
+    """One schema family: the same synth file, unchanged, is input to every consumer, and eval builds the very
+    prompt training does."""
+    from support.eval_server import ChatServer, Reply
+
+    raw = tmp_path / "synth.jsonl"
+    made = cli("synth", "--out", str(raw), "--n", "6", "--min-tokens", "1500", "--max-tokens", "2500", "--seed", "5")
+    assert made.returncode == 0, made.stderr
+    records = [json.loads(line) for line in raw.read_text().splitlines()]
+    assert all(isinstance(d, dict) and set(d) == {"title", "text"} for r in records for d in r["documents"])
+
+    prepared = cli("prepare", "--input", str(raw), "--output", str(tmp_path / "rl"), "--tokenizer", "builtin")
+    assert prepared.returncode == 0, prepared.stderr
+    assert "6 of 6 rows written" in prepared.stdout
+
+    sft = cli("sft-data", "--input", str(raw), "--output", str(tmp_path / "sft.parquet"))
+    assert sft.returncode == 0, sft.stderr
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(tmp_path / "sft.parquet").num_rows == 6
+
+    responses = tmp_path / "responses.jsonl"  # a synth line plus the model's response scores as it is
+    responses.write_text(
+        "".join(json.dumps({**r, "response": f"Therefore, the answer is {r['answer']}."}) + "\n" for r in records)
+    )
+    scored = cli("score", "--input", str(responses), "--output", str(tmp_path / "scored.jsonl"), "--no-judge")
+    assert scored.returncode == 0, scored.stderr
+    rewards = [json.loads(line)["reward"]["score"] for line in (tmp_path / "scored.jsonl").read_text().splitlines()]
+    assert rewards == [1.0] * 6
+
+    by_question = {r["question"]: r for r in records}
+
+    def answer(call):
+        record = next(r for q, r in by_question.items() if q in call.prompt)
+        assert call.prompt == synth.prompt_of(record)[-1]["content"]  # the training prompt, byte for byte
+        return Reply(text=f"<think>Read it.</think>\nTherefore, the answer is {record['answer']}.")
+
+    with ChatServer(answer) as server:
+        out = tmp_path / "eval"
+        args = ["eval", "--model-url", server.url, "--model", "policy", "--bench", f"mine={raw}", "--out", str(out)]
+        evaluated = cli(*args, "--n", "1", "--tokenizer", "builtin", timeout=180)
+        assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr
+        assert len(server.calls_snapshot()) == 6
+    summary = json.loads((out / "report" / "summary.json").read_text())
+    mine = next(b for b in summary["benchmarks"] if b["name"] == "mine")
+    assert mine["items"] == 6 and mine["accuracy"] == 1.0

@@ -93,3 +93,63 @@ def test_directory_without_chat_template_is_refused(tmp_path):
     (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
     with pytest.raises(TokenizerLoadError, match="no chat template"):
         load_tokenizer(str(tmp_path))
+
+
+def test_unreachable_hub_fails_at_once_without_offline_mode(monkeypatch):
+    """No HF_HUB_OFFLINE and no cache entry: the probe finds no hub, so no minute of transformers' retries. The
+    proxy is pointed at a port nobody listens on, so the hub is unreachable on any machine."""
+    import socket
+    import time
+
+    from qwenlong_verl.driver.data.tokenizer import _hub_reachable
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{port}")
+    assert not _hub_reachable()
+    started = time.monotonic()
+    with pytest.raises(TokenizerLoadError) as err:
+        load_tokenizer("no-such-org/no-such-model-qwenlong-probe")
+    assert time.monotonic() - started < 20  # was ~60 s of hub retries
+    message = str(err.value)
+    assert "\n" not in message
+    assert "neither a local folder nor in the local Hugging Face cache" in message and "cannot be reached" in message
+
+
+def test_the_probe_sees_a_listening_endpoint(monkeypatch):
+    import socket
+
+    from qwenlong_verl.driver.data.tokenizer import _hub_reachable
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        monkeypatch.setenv("HTTPS_PROXY", f"127.0.0.1:{server.getsockname()[1]}")
+        assert _hub_reachable()
+
+
+def test_same_tokenizer_names():
+    from qwenlong_verl.driver.data.tokenizer import same_tokenizer
+
+    assert same_tokenizer("builtin", builtin_tokenizer_path())
+    assert same_tokenizer("/models/Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct")  # a download of it
+    assert not same_tokenizer("builtin", "Qwen/Qwen2.5-0.5B-Instruct")
+    assert not same_tokenizer("Qwen/Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-7B-Instruct")
+
+
+def test_check_prepared_reads_the_tokenizer_prepare_recorded(tmp_path):
+    import json
+
+    from qwenlong_verl.driver.data.tokenizer import TokenizerMismatch, check_prepared
+
+    check_prepared(tmp_path, "Qwen/Qwen2.5-0.5B-Instruct", "r.yaml")  # no stats.json: nothing to check
+    (tmp_path / "stats.json").write_text(json.dumps({"tokenizer": "builtin"}))
+    check_prepared(tmp_path, "builtin", "r.yaml")
+    with pytest.raises(TokenizerMismatch) as err:
+        check_prepared(tmp_path, "Qwen/Qwen2.5-0.5B-Instruct", "r.yaml")
+    message = str(err.value)
+    assert "\n" not in message and "'builtin'" in message and "'Qwen/Qwen2.5-0.5B-Instruct'" in message
+    assert "--tokenizer Qwen/Qwen2.5-0.5B-Instruct" in message

@@ -187,7 +187,7 @@ def test_missing_field_names_file_line_field_and_close_match(tmp_path):
         ("loong", {"type": "news", "level": 1, "question": "q", "answer": "a", "docs": ["d"]}, "Loong types are"),
         ("loong", {"type": "paper", "level": 7, "question": "q", "answer": "a", "docs": ["d"]}, "levels are 1-4"),
         ("loong", {"type": "paper", "level": 1, "question": "q", "answer": "", "docs": ["d"]}, "empty field 'answer'"),
-        ("mine", {"question": "q", "answer": "a"}, "missing field 'document'"),
+        ("mine", {"question": "q", "answer": "a"}, r"missing field 'documents' \(or 'document' / 'context'\)"),
         ("mine", {"document": "d", "question": "q", "answer": "a", "task": "poem"}, "unknown task 'poem'"),
         ("mine", {"document": "d", "question": "q", "answer": "B", "task": "choice"}, "'choices' is missing"),
         ("mine", {"document": "d", "question": "q", "answer": "E", "choices": ["x", "y"]}, "beyond the 2 choices"),

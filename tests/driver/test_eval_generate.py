@@ -234,3 +234,45 @@ def test_several_servers_share_the_samples():
     with pytest.raises(ValueError, match=r"user:\*\*\*@") as caught:
         GenerationConfig(base_url="http://h/v1,ftp://user:pw@h", model="m")
     assert "pw" not in str(caught.value)
+
+
+ODD_REPLIES = {
+    "message_is_text": ({"choices": [{"message": "hello", "finish_reason": "stop"}]}, "bad_reply"),
+    "content_is_a_list": ({"choices": [{"message": {"content": ["a"]}, "finish_reason": "stop"}]}, "bad_reply"),
+    "reasoning_is_a_dict": ({"choices": [{"message": {"content": "x", "reasoning_content": {}}}]}, "bad_reply"),
+    "lone_surrogate": (b'{"choices": [{"message": {"content": "x \\ud800 y"}, "finish_reason": "stop"}]}', "bad_text"),
+    "deep_nesting": (b"[" * 100_000 + b"]" * 100_000, "bad_json"),
+    "not_utf8": (b'{"choices": [{"message": {"content": "\xff\xfe"}}]}', "bad_json"),
+}
+
+
+def test_odd_replies_are_failed_samples_with_a_code_and_the_rest_goes_on():
+    def respond(c: Call) -> Reply:
+        if c.item_id in ODD_REPLIES:
+            return Reply(body=ODD_REPLIES[c.item_id][0])
+        return Reply(text="Therefore, the answer is 3.")
+
+    with ChatServer(respond) as server:
+        rows, stats = run(reqs(*ODD_REPLIES, "fine"), config(server.url, max_retries=1))
+        calls = server.calls_snapshot()
+    by_id = {r["id"]: r for r in rows}
+    assert by_id["fine"]["status"] == "ok" and by_id["fine"]["response"] == "Therefore, the answer is 3."
+    for item_id, (_, code) in ODD_REPLIES.items():
+        row = by_id[item_id]
+        assert (row["status"], row["code"], row["retryable"], row["attempts"]) == ("error", code, True, 2), row
+    assert [c.item_id for c in calls].count("lone_surrogate") == 2  # retried like a malformed body
+    assert stats.ok == 1 and stats.failed == len(ODD_REPLIES)
+
+
+def test_usage_and_finish_reason_of_the_wrong_type_are_dropped_not_fatal():
+    body = {
+        "choices": [{"message": {"content": "Therefore, the answer is 3."}, "finish_reason": {"odd": 1}}],
+        "usage": "lots",
+    }
+    odd_counts = {"choices": body["choices"], "usage": {"prompt_tokens": "many", "completion_tokens": True}}
+    with ChatServer(lambda c: Reply(body=body if c.item_id == "a" else odd_counts)) as server:
+        rows, stats = run(reqs("a", "b"), config(server.url))
+    assert stats.ok == 2
+    for row in rows:
+        assert row["response"] == "Therefore, the answer is 3." and row["finish_reason"] is None
+        assert row["prompt_tokens"] is None and row["completion_tokens"] is None

@@ -86,3 +86,36 @@ def test_line_torn_inside_a_multibyte_character(tmp_path):
     with JsonlAppender(path) as sink:
         sink.append({"id": "a", "k": 1})
     assert [r["k"] for r in read_jsonl(path)] == [0, 1]
+
+
+def test_a_lone_surrogate_is_stored_escaped_and_reads_back(tmp_path):
+    from qwenlong_verl.driver.eval.store import write_json, write_jsonl
+
+    row = {"id": "a", "k": 0, "error": "bad \ud800 text", "text": "é"}
+    path = tmp_path / "g.jsonl"
+    with JsonlAppender(path) as sink:
+        sink.append(row)
+        sink.append({"id": "a", "k": 1, "text": "é"})
+    assert read_jsonl(path) == [row, {"id": "a", "k": 1, "text": "é"}]
+    lines = path.read_bytes().decode("utf-8").splitlines()  # valid UTF-8 throughout
+    assert "\\ud800" in lines[0] and "é" in lines[1]  # escaped only where needed
+    write_jsonl(tmp_path / "items.jsonl", [row])
+    write_json(tmp_path / "run.json", row)
+    assert read_jsonl(tmp_path / "items.jsonl") == [row]
+    assert json.loads((tmp_path / "run.json").read_text(encoding="utf-8")) == row
+
+
+def test_a_second_holder_of_the_folder_lock_is_refused_naming_the_folder_and_pid(tmp_path):
+    import os
+
+    from qwenlong_verl.common.lock import FolderLocked
+
+    folder = EvalFolder(tmp_path / "run")
+    with folder.lock():
+        with pytest.raises(FolderLocked) as caught:
+            with folder.lock():
+                pass
+    message = str(caught.value)
+    assert str(folder.root) in message and f"pid {os.getpid()}" in message and "\n" not in message
+    with folder.lock():  # released
+        pass

@@ -12,7 +12,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from omegaconf import OmegaConf
-from support import ROOT
 from support.sft import tiny_model
 
 from qwenlong_verl.driver.data.sft import arrow_schema
@@ -313,13 +312,14 @@ def test_finished_sft_run_hands_off_to_rl_phase_1(tmp_path):
 
 
 def test_shipped_sft_recipe_hands_off_to_the_32b_rl_recipe(cli):
-    """recipes/sft_warmup.yaml's hand-off path is the model_path of RL phase 1 in the 32B recipe."""
+    """The shipped sft_warmup's hand-off path is the model_path of RL phase 1 in the 32B recipes."""
     from qwenlong_verl.driver.recipe import load_recipe
+    from qwenlong_verl.driver.recipes import SHIPPED_DIR
 
-    out = cli("plan", "recipes/sft_warmup.yaml")
+    out = cli("plan", "sft_warmup")
     assert out.returncode == 0, out.stdout + out.stderr
-    sft = load_recipe(ROOT / "recipes" / "sft_warmup.yaml")
+    sft = load_recipe(SHIPPED_DIR / "sft_warmup.yaml")
     target = handoff_model_path(sft, sft.phases[0].total_training_steps)
     assert f"hand-off: RL phase 1 model_path: {target}" in out.stdout
     for rl in ("qwenlong_l1_32b", "qwenlong_l1_32b_judge_pool"):
-        assert load_recipe(ROOT / "recipes" / f"{rl}.yaml").model_path == str(target)
+        assert load_recipe(SHIPPED_DIR / f"{rl}.yaml").model_path == str(target)

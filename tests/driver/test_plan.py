@@ -7,6 +7,7 @@ import shlex
 import pytest
 import yaml
 from support import RECIPES
+from support.recipes import one_phase_recipe
 
 from qwenlong_verl.driver.compose import hydra_value
 from qwenlong_verl.driver.plan import PlanError, plan_phase
@@ -29,25 +30,7 @@ def test_every_shipped_recipe_plans(recipe, cli):
 
 
 def _recipe(tmp_path, **overrides):
-    data = {
-        "name": "t",
-        "model_path": "/models/tiny",
-        "overrides": {
-            "trainer.n_gpus_per_node": 1,
-            "data.train_batch_size": 8,
-            "actor_rollout_ref.actor.ppo_mini_batch_size": 4,
-            **overrides,
-        },
-        "phases": [
-            {
-                "name": "p1",
-                "max_prompt_length": 1000,
-                "max_response_length": 2048,
-                "total_training_steps": 2,
-                "train_files": ["a.parquet"],
-            }
-        ],
-    }
+    data = one_phase_recipe(**overrides)
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -244,3 +227,22 @@ def test_recipe_files_that_are_no_recipe_are_named(tmp_path):
     bom = _recipe(tmp_path)
     bom.write_bytes(b"\xef\xbb\xbf" + bom.read_bytes())
     assert load_recipe(bom).name == "t"
+
+
+def test_plan_refuses_bins_cut_with_another_tokenizer(tmp_path, cli):
+    """The prepared bins' stats.json names the tokenizer that counted them; the recipe's (its model's) must match."""
+    import json
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "stats.json").write_text(json.dumps({"tokenizer": "builtin", "phase_stats": []}))
+    raw = one_phase_recipe(model_path="Qwen/Qwen2.5-0.5B-Instruct")
+    raw["phases"][0]["train_files"] = [str(data / "phase1.parquet")]
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    out = cli("plan", str(path), cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert "'builtin'" in out.stderr and "'Qwen/Qwen2.5-0.5B-Instruct'" in out.stderr
+    assert "--tokenizer Qwen/Qwen2.5-0.5B-Instruct" in out.stderr
+    (data / "stats.json").write_text(json.dumps({"tokenizer": "/downloads/Qwen2.5-0.5B-Instruct", "phase_stats": []}))
+    assert cli("plan", str(path), cwd=tmp_path).returncode == 0  # a local download of the model's tokenizer

@@ -221,8 +221,61 @@ def test_generated_data_and_a_tiny_model_need_no_files():
     )
     assert layout.start_model_path(r) == "runs/c/tiny_model"
     data["data"]["synth"]["min_tokens"] = 3000
-    with pytest.raises(RecipeError, match="data.synth: n must be >= 1 and min_tokens <= max_tokens"):
+    with pytest.raises(RecipeError, match=r"data.synth: max_tokens \(2000\) must not be smaller than min_tokens"):
         parse_recipe(copy.deepcopy(data), "s.yaml")
     data["data"]["synth"] = {"n": 3, "maxtokens": 9}
     with pytest.raises(RecipeError, match=r"data.synth.maxtokens \(did you mean 'max_tokens'\?\)"):
         parse_recipe(data, "s.yaml")
+
+
+def test_one_tracker_key_sets_veRLs_logger_and_needs_its_package(tmp_path):
+    """``tracker:`` is the one key for metrics beyond the console; its package is checked where `train` runs it."""
+    import configparser
+    import importlib.util
+
+    from support import ROOT
+    from support.recipes import one_phase_recipe
+
+    from qwenlong_verl.driver.plan import plan_phase
+    from qwenlong_verl.driver.recipe import TRACKERS
+
+    extras = configparser.ConfigParser()
+    extras.read(ROOT / "setup.cfg")
+    assert {t for t, module in TRACKERS.items() if module} <= set(extras["options.extras_require"])
+
+    plain = plan_phase(parse_recipe(one_phase_recipe(), "r.yaml"), 0)
+    assert list(plain.config.trainer.logger) == ["console"]
+    for tracker in ("mlflow", "tensorboard"):
+        plan = plan_phase(parse_recipe({**one_phase_recipe(), "tracker": tracker}, "r.yaml"), 0)
+        assert list(plan.config.trainer.logger) == ["console", tracker]
+        problems = plan.kind.train_problems(plan.config)
+        installed = importlib.util.find_spec(TRACKERS[tracker]) is not None
+        assert any(f"pip install -e '.[{tracker}]'" in p for p in problems) == (not installed)
+    with pytest.raises(RecipeError, match="tracker 'comet' must be one of console, tensorboard"):
+        parse_recipe({**one_phase_recipe(), "tracker": "comet"}, "r.yaml")
+    with pytest.raises(RecipeError, match="overrides sets trainer.logger; use the recipe's tracker instead"):
+        parse_recipe(one_phase_recipe(**{"trainer.logger": ["console"]}), "r.yaml")
+
+
+@pytest.mark.parametrize(
+    "model_path, given, counted",
+    [
+        ("Qwen/Qwen2.5-7B-Instruct", None, "Qwen/Qwen2.5-7B-Instruct"),  # the model's own, never builtin silently
+        ("tiny-answers", None, "builtin"),  # the tiny models are built on the builtin tokenizer
+        ("tiny", None, "builtin"),
+        ("/models/policy", "/models/policy-tokenizer", "/models/policy-tokenizer"),
+        ("/models/policy", "builtin", "builtin"),  # only by its explicit name
+    ],
+)
+def test_data_tokenizer_defaults_to_the_model(model_path, given, counted):
+    from qwenlong_verl.driver.recipe import parse_recipe
+
+    data = {"synth": {"n": 3}, **({"tokenizer": given} if given else {})}
+    raw = {
+        "name": "t",
+        "model_path": model_path,
+        "data": data,
+        "phases": [{"name": "p1", "max_prompt_length": 1000, "max_response_length": 8, "total_training_steps": 1}],
+    }
+    recipe = parse_recipe(raw, "t.yaml")
+    assert recipe.data.tokenizer == counted == recipe.data_tokenizer

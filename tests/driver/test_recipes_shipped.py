@@ -10,10 +10,12 @@ import sys
 
 import pytest
 from omegaconf import DictConfig
-from support import RECIPES, ROOT
+from support import RECIPES
+from support.recipes import one_phase_recipe
 
 from qwenlong_verl.driver.plan import plan_phase
 from qwenlong_verl.driver.recipe import load_recipe
+from qwenlong_verl.driver.recipes import SHIPPED_DIR
 
 YARN = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 2048}
 
@@ -21,7 +23,7 @@ YARN = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 
 @functools.cache
 def plans(name: str):
     """The recipe and each phase's composed, validated config (cached: tests only read them)."""
-    recipe = load_recipe(ROOT / "recipes" / f"{name}.yaml")
+    recipe = load_recipe(SHIPPED_DIR / f"{name}.yaml")
     return recipe, [plan_phase(recipe, i).config for i in range(len(recipe.phases))]
 
 
@@ -39,12 +41,13 @@ def test_every_recipe_has_a_thin_launcher(recipe):
     assert os.access(launcher, os.X_OK), f"{launcher.name} is not executable"
     text = launcher.read_text()
     assert text.startswith("#!/usr/bin/env bash\n")
-    assert f'exec qwenlong-verl train recipes/{recipe.stem}.yaml "$@"\n' in text
+    assert text.endswith(f'exec qwenlong-verl train {recipe.stem} "$@"\n')  # by name: works from a wheel install
+    assert "cd " not in text  # no checkout to change into
     assert subprocess.run(["bash", "-n", str(launcher)], capture_output=True).returncode == 0
 
 
 def test_launcher_runs_from_any_directory(tmp_path):
-    """The launcher finds the repository from its own path and hands its arguments to `qwenlong-verl train`."""
+    """The launcher runs where it is started (relative recipe paths resolve there) and hands its arguments on."""
     shim = tmp_path / "bin"
     shim.mkdir()
     record = tmp_path / "argv.json"
@@ -55,7 +58,7 @@ def test_launcher_runs_from_any_directory(tmp_path):
     )
     fake.chmod(0o755)
     out = subprocess.run(
-        [str(ROOT / "recipes" / "smoke_1gpu.sh"), "--extra", "a b"],
+        [str(SHIPPED_DIR / "smoke_1gpu.sh"), "--extra", "a b"],
         cwd=tmp_path,
         env={**os.environ, "PATH": f"{shim}:{os.environ['PATH']}"},
         capture_output=True,
@@ -64,16 +67,16 @@ def test_launcher_runs_from_any_directory(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     seen = json.loads(record.read_text())
-    assert seen == {"cwd": str(ROOT), "argv": ["train", "recipes/smoke_1gpu.yaml", "--extra", "a b"]}
+    assert seen == {"cwd": str(tmp_path), "argv": ["train", "smoke_1gpu", "--extra", "a b"]}
 
 
 @pytest.mark.parametrize(
     "name, launched", [("smoke_1gpu", "-m verl.trainer.main_ppo"), ("sft_warmup", "-m verl.trainer.sft_trainer")]
 )
 def test_launcher_dry_run_through_the_real_train_command(tmp_path, name, launched):
-    """`recipes/<name>.sh --dry-run` = `qwenlong-verl train --dry-run`: every phase planned, nothing launched."""
+    """`<name>.sh --dry-run` = `qwenlong-verl train <name> --dry-run`: every phase planned, nothing launched."""
     out = subprocess.run(
-        [str(ROOT / "recipes" / f"{name}.sh"), "--dry-run"],
+        [str(SHIPPED_DIR / f"{name}.sh"), "--dry-run"],
         cwd=tmp_path,
         env={**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}", "COLUMNS": "200"},
         capture_output=True,
@@ -81,9 +84,9 @@ def test_launcher_dry_run_through_the_real_train_command(tmp_path, name, launche
         timeout=180,
     )
     assert out.returncode == 0, out.stdout + out.stderr
-    recipe = load_recipe(ROOT / "recipes" / f"{name}.yaml")
+    recipe = load_recipe(SHIPPED_DIR / f"{name}.yaml")
     assert out.stdout.count(launched) == len(recipe.phases)
-    assert not (ROOT / recipe.output_dir / "train_state.json").exists()
+    assert not (tmp_path / recipe.output_dir / "train_state.json").exists()
 
 
 # ----------------------------------------------------------------------------- what each recipe promises
@@ -184,25 +187,9 @@ def _tiny_model(folder):
 def _rl_plan(tmp_path, model, **overrides):
     from qwenlong_verl.driver.recipe import parse_recipe
 
-    data = {
-        "name": "yarn",
-        "model_path": model,
-        "overrides": {
-            "trainer.n_gpus_per_node": 1,
-            "data.train_batch_size": 8,
-            "actor_rollout_ref.actor.ppo_mini_batch_size": 4,
-            **overrides,
-        },
-        "phases": [
-            {
-                "name": "p1",
-                "max_prompt_length": 6000,
-                "max_response_length": 2000,
-                "total_training_steps": 2,
-                "train_files": ["a.parquet"],
-            }
-        ],
-    }
+    data = one_phase_recipe(
+        name="yarn", model_path=model, max_prompt_length=6000, max_response_length=2000, **overrides
+    )
     return plan_phase(parse_recipe(data, "yarn.yaml"), 0).config
 
 

@@ -207,3 +207,29 @@ def test_split_validation():
     assert split_validation(rows, 5, seed=2) == (train, val)
     with pytest.raises(ValueError, match="cannot hold out 20 validation rows of 20"):
         split_validation(rows, 20, seed=0)
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "not_parquet", "corrupt_pages"])
+def test_a_broken_parquet_file_is_one_line_naming_it(tmp_path, damage):
+    from qwenlong_verl.common.errors import InputError
+    from qwenlong_verl.driver.retrospective import count_rows, read_table
+
+    good = tmp_path / "good.parquet"
+    write_rows([{"prompt": "x" * 50, "extra_info": {"index": i}} for i in range(2000)], good)
+    data = good.read_bytes()
+    broken = tmp_path / f"{damage}.parquet"
+    if damage == "corrupt_pages":
+        data = data[:100] + b"\0" * 2000 + data[2100:]  # footer intact, pages garbage
+    broken.write_bytes(
+        {"empty": b"", "truncated": data[: len(data) // 2], "not_parquet": b"id,prompt\n1,x\n"}.get(damage, data)
+    )
+    readers = [lambda: read_rows([good, broken]), lambda: read_table(broken, columns=["extra_info"])]
+    if damage != "corrupt_pages":  # the footer alone is readable there
+        readers.append(lambda: count_rows(broken))
+    for read in readers:
+        with pytest.raises(InputError) as caught:
+            read()
+        message = str(caught.value)
+        assert message.startswith(f"{broken}: not a readable parquet file") and "\n" not in message
+        assert "rerun `qwenlong-verl prepare`" in message
+    assert len(read_rows([good])) == 2000 and count_rows(good) == 2000

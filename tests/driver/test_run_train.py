@@ -92,9 +92,10 @@ def write_recipe(folder: Path, workspace, name: str) -> Path:
     return path
 
 
-def run_train(recipe: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+def run_train(recipe: Path, *args: str, **env: str | None) -> subprocess.CompletedProcess:
     """``qwenlong-verl train`` in its own session, so a stand-in's killpg takes it and nothing else."""
     full_env = {**os.environ, "COLUMNS": "200", "QWENLONG_VERL_LAUNCHER": LAUNCHER, **env}
+    full_env = {key: value for key, value in full_env.items() if value is not None}  # None: unset
     return subprocess.run(
         [sys.executable, "-m", "qwenlong_verl.driver.cli", "train", str(recipe), *args],
         capture_output=True,
@@ -273,13 +274,13 @@ def test_dry_run_of_the_paper_recipe_on_synthetic_data(tmp_path):
     from qwenlong_verl.driver.data.synth import synth
 
     synth(tmp_path / "synthetic.jsonl", n=24, min_tokens=12000, max_tokens=30000, seed=1)
-    recipe = yaml.safe_load((ROOT / "recipes" / "qwenlong_l1_32b.yaml").read_text())
+    recipe = yaml.safe_load((ROOT / "qwenlong_verl" / "recipes" / "qwenlong_l1_32b.yaml").read_text())
     recipe["data"].update(inputs=[str(tmp_path / "synthetic.jsonl")], tokenizer="builtin")
     recipe["output_dir"] = str(tmp_path / "out")
     path = tmp_path / "qwenlong_l1_32b.yaml"
     path.write_text(yaml.safe_dump(recipe, sort_keys=False))
 
-    r = run_train(path, "--dry-run", QWENLONG_VERL_LAUNCHER="")
+    r = run_train(path, "--dry-run", QWENLONG_VERL_LAUNCHER=None)
     assert r.returncode == 0, r.stdout + r.stderr
     text = r.stdout
     out = tmp_path / "out"
@@ -340,3 +341,97 @@ def test_changed_source_data_is_prepared_again_only_before_training_started(work
     ensure_prepared(recipe, state, lines.append, persist=True)
     assert lines[-1].startswith("warning: data: changed since phase(s) p1 started")
     assert state.data["prepared"]["rows"] == 50
+
+
+NEVER = [sys.executable, "-c", "import sys; sys.exit(9)"]
+"""A launcher that fails at once: a test that reaches it launched a phase."""
+
+
+@pytest.mark.parametrize(
+    "state, message",
+    [
+        ([], "expected a JSON object, got list"),
+        ({"version": 1, "phases": []}, "'phases' must be an object of phase name -> entry, got list"),
+        ({"version": 1, "phases": {"p1": "done"}}, "phases.p1 must be an object, got str"),
+        ({"version": 1, "phases": {"p1": {}}}, r"unknown phase status \{'p1': None\}"),
+        (
+            {"version": 1, "phases": {"p1": {"status": "training", "launches": "2"}}},
+            "phases.p1.launches must be an integer",
+        ),
+        ({"version": 1, "phases": {"p1": {"status": "done", "model_out": 3}}}, "phases.p1.model_out must be a string"),
+        ({"version": 1, "phases": {}, "prepared": [1]}, "'prepared' must be an object or null"),
+        ({"version": 2}, "state version 2"),
+    ],
+)
+def test_state_of_the_wrong_shape_is_one_line_naming_the_key(tmp_path, state, message):
+    path = tmp_path / "train_state.json"
+    path.write_text(json.dumps(state))
+    with pytest.raises(TrainError, match=message) as caught:
+        RunState.load(path)
+    assert str(caught.value).startswith(str(path)) and "\n" not in str(caught.value)
+
+
+def test_a_done_phase_must_still_have_its_output_model(tmp_path):
+    path = tmp_path / "train_state.json"
+    model = tmp_path / "p1" / "actor_hf"
+    done = {"status": "done", "final_step": 4, "model_out": str(model)}
+    path.write_text(json.dumps({"version": 1, "phases": {"p1": done, "p2": {"status": "done"}}}))
+    with pytest.raises(
+        TrainError,
+        match=rf"phase 1 \(p1\) is marked done but has no output model: {model} does "
+        r"not exist; rerun with `--from-phase 1` to redo it",
+    ):
+        RunState.load(path, ["p1", "p2"])
+    model.mkdir(parents=True)
+    with pytest.raises(
+        TrainError,
+        match=r"phase 2 \(p2\) is marked done but has no final_step or model_out; "
+        r"rerun with `--from-phase 2`",
+    ):
+        RunState.load(path, ["p1", "p2"])
+    assert RunState.load(path, ["p1"]).status("p2") == "done"  # --from-phase 2 forgets p2: not relied on
+
+
+def test_train_refuses_a_done_phase_without_outputs_and_from_phase_redoes_it(workspace, tmp_path):
+    recipe = load_recipe(write_recipe(tmp_path, workspace, "edited"))
+    out = Path(recipe.output_dir)
+    out.mkdir(parents=True)
+    (out / "train_state.json").write_text(
+        json.dumps({"version": 1, "phases": {"p1": {"status": "done", "final_step": 4, "model_out": str(out / "p1")}}})
+    )
+    with pytest.raises(TrainError, match=r"phase 1 \(p1\) is marked done but .* `--from-phase 1`"):
+        train(recipe, launcher=NEVER)  # before: phase 2 launched from the missing folder
+    assert "launches" not in RunState.load(out / "train_state.json").phase("p2")
+    with pytest.raises(TrainError, match=r"phase 1 \(p1\): veRL exited with code 9"):
+        train(recipe, from_phase=1, launcher=NEVER)  # the advice works: p1 is redone
+
+
+def test_an_empty_launcher_variable_is_an_error_not_real_veRL(workspace, tmp_path, monkeypatch):
+    recipe = load_recipe(write_recipe(tmp_path, workspace, "emptied"))
+    monkeypatch.setenv("QWENLONG_VERL_LAUNCHER", "")
+    with pytest.raises(TrainError, match="QWENLONG_VERL_LAUNCHER is set but empty; unset it or name a command"):
+        train(recipe)
+    assert "launches" not in RunState.load(Path(recipe.output_dir) / "train_state.json").phase("p1")
+    monkeypatch.setenv("QWENLONG_VERL_LAUNCHER", "python 'unclosed")
+    with pytest.raises(TrainError, match="QWENLONG_VERL_LAUNCHER=.* is not valid shell words"):
+        train(recipe)
+
+
+def test_a_broken_parquet_file_of_a_phase_is_one_line_naming_it(workspace, tmp_path):
+    recipe = load_recipe(write_recipe(tmp_path, workspace, "broken"))
+    empty = tmp_path / "empty.parquet"
+    empty.write_bytes(b"")
+    recipe.phases[0].train_files = [str(empty)]  # used as it is: its rows are counted
+    with pytest.raises(TrainError) as caught:
+        train(recipe, launcher=NEVER)
+    assert str(caught.value).startswith(f"phase 1 (p1): {empty}: not a readable parquet file")
+    assert "\n" not in str(caught.value)
+
+    # phase 2 builds its file from its own (retrospective: every row read); a dry run reports it and goes on
+    bin2 = Path(recipe.output_dir) / "data" / "phase2.parquet"
+    truncated = tmp_path / "truncated.parquet"
+    truncated.write_bytes(bin2.read_bytes()[: bin2.stat().st_size // 2])
+    recipe.phases[0].train_files = []
+    recipe.phases[1].train_files = [str(truncated)]
+    reports = train(recipe, dry_run=True)
+    assert any(f"phase 2 (p2): {truncated}: not a readable parquet file" in note for note in reports[1].notes)

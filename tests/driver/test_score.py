@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -99,3 +100,36 @@ def test_output_equal_to_input_keeps_the_input(cli, tmp_path):
     out = cli("score", "--input", str(responses), "--output", str(responses), "--no-judge")
     assert out.returncode == 2 and "is also an input" in " ".join(out.stderr.split())
     assert responses.read_text() == before
+
+
+def test_reader_names_undecodable_bytes_surrogates_and_wrong_types(tmp_path):
+    from qwenlong_verl.driver.score import ScoreInputError, load_rows
+
+    good = json.dumps(ROWS[0]).encode()
+    path = tmp_path / "responses.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + good + b"\n" + good + b"\n")
+    assert [row.line for row in load_rows(path)] == [1, 2]  # a BOM does not cost the first line
+    path.write_bytes(
+        good + b"\n"
+        + good.replace(b"answer", b"r\xe9ponse") + b"\n"  # latin-1: was silently turned into U+FFFD and scored
+        + json.dumps({**ROWS[0], "response": "x \ud800"}).encode() + b"\n"
+        + json.dumps({**ROWS[0], "ground_truth": {"value": 1}}).encode() + b"\n"
+    )  # fmt: skip
+    with pytest.raises(ScoreInputError) as err:
+        load_rows(path)
+    assert str(err.value) == (
+        f"{path} line 2: not UTF-8: byte 0xe9 at column 78 cannot be decoded; re-save the file as UTF-8 (e.g. iconv "
+        "-f latin1 -t UTF-8) (and 2 more bad lines; fix them all, nothing was scored)"
+    )
+    for content, message in (
+        (json.dumps({**ROWS[0], "response": "x \ud800"}), "line 1: field 'response': holds a lone surrogate \\ud800"),
+        (json.dumps({**ROWS[0], "ground_truth": {"v": 1}}), "'ground_truth' must be text, a number or a list"),
+        (json.dumps({**ROWS[0], "ground_truth": [True]}), "'ground_truth' must be text, a number or a list"),
+        (json.dumps({**ROWS[0], "extra_info": {"question": 3}}), "'extra_info.question' must be a string"),
+    ):
+        path.write_text(content + "\n")
+        with pytest.raises(ScoreInputError, match=re.escape(message)):
+            load_rows(path)
+    path.write_bytes("\n".join(json.dumps(r) for r in ROWS).encode("utf-16"))
+    with pytest.raises(ScoreInputError, match="the file is UTF-16-LE, not UTF-8"):
+        load_rows(path)

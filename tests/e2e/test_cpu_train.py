@@ -1,4 +1,4 @@
-"""Real training on the CPU: ``qwenlong-verl train recipes/cpu_smoke.yaml`` runs stock veRL's ``main_ppo`` for two
+"""Real training on the CPU: ``qwenlong-verl train cpu_smoke`` (the shipped recipe) runs stock veRL's ``main_ppo`` for two
 phases (tiny random Qwen2, transformers rollout, FSDP2 over gloo), killed with SIGKILL in phase 1 after its first
 checkpoint and resumed. Nothing is stubbed: every figure below comes from veRL's own step."""
 
@@ -17,7 +17,7 @@ import pytest
 from qwenlong_verl.worker.cpu_backend import TRACE_ENV, trace_lines
 
 ROOT = Path(__file__).resolve().parents[2]
-RECIPE = ROOT / "recipes" / "cpu_smoke.yaml"
+RECIPE = ROOT / "qwenlong_verl" / "recipes" / "cpu_smoke.yaml"
 PHASES = ("phase1", "phase2")
 STEPS = 2
 BATCH = 3

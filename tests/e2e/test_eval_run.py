@@ -322,3 +322,104 @@ def test_judge_failures_are_counted_and_reported(tmp_path, capsys):
     row = next(r for r in json.loads((out / "report" / "summary.json").read_text())["benchmarks"])
     assert row["judge_failures"] == 2 and row["accuracy"] == 0.0
     assert {r["judge_error"] for r in read_jsonl(out / "scores.jsonl")} == {"no_verdict"}
+
+
+def test_odd_replies_are_failed_samples_and_the_run_goes_on(tmp_path, capsys):
+    """A reply whose message is text, whose usage is text, or whose content holds a lone surrogate costs its
+    sample only; the run scores the rest and writes the report, and a rerun retries just those samples."""
+    _, items = load_benchmarks(["hotpotqa"], FIXTURES)
+    good = Policy(items)
+    odd = {
+        0: {"choices": [{"message": "Therefore, the answer is x.", "finish_reason": "stop"}]},
+        1: b'{"choices": [{"message": {"content": "Therefore, the answer is \\ud800."}, "finish_reason": "stop"}]}',
+    }
+    healthy = {"on": False}
+
+    def respond(call: Call) -> Reply:
+        if not healthy["on"] and call.item_id == items[0].id and call.k in odd:
+            return Reply(body=odd[call.k])
+        if call.k == 2:  # usage of the wrong type: the sample stands, its counts are unknown
+            text = f"<think>.</think>\nTherefore, the answer is {items[0].gold}."
+            return Reply(body={"choices": [{"message": {"content": text}, "finish_reason": "stop"}], "usage": "n/a"})
+        return good(call)
+
+    out = tmp_path / "run"
+    with ChatServer(respond) as server:
+        args = eval_args(server.url, out, ["hotpotqa"], "--n", "3", "--max-retries", "1")
+        code, text = run_main(capsys, args)
+        assert code == 1 and "2 samples failed" in text and "Traceback" not in text, text
+        rows = read_jsonl(out / "generations.jsonl")
+        failed = {(r["id"], r["k"]): r["code"] for r in rows if r["status"] != "ok"}
+        assert failed == {(items[0].id, 0): "bad_reply", (items[0].id, 1): "bad_text"}
+        assert all(r["prompt_tokens"] is None for r in rows if r["k"] == 2)
+        assert (out / "report" / "summary.json").is_file()
+        (out / "generations.jsonl").read_bytes().decode("utf-8")  # every byte valid UTF-8
+
+        healthy["on"] = True
+        before = len(server.calls_snapshot())
+        code, text = run_main(capsys, args)
+        assert code == 0, text
+        again = sorted((c.item_id, c.k) for c in server.calls_snapshot()[before:])
+    assert again == [(items[0].id, 0), (items[0].id, 1)]
+
+
+def test_a_second_eval_on_the_same_folder_fails_at_once(tmp_path, capsys):
+    import os
+
+    from qwenlong_verl.driver.eval.store import EvalFolder
+
+    _, items = load_benchmarks(["qasper"], FIXTURES)
+    out = tmp_path / "run"
+    with ChatServer(Policy(items)) as server:
+        with EvalFolder(out).lock():  # as a running eval holds it
+            code, text = run_main(capsys, eval_args(server.url, out, ["qasper"]))
+            assert server.calls_snapshot() == []
+        assert code == 1 and text.count("error:") == 1
+        assert f"another `qwenlong-verl eval` is running on {out} (pid {os.getpid()} holds" in text
+        assert not (out / "run.json").exists()  # nothing of the folder touched
+        code, text = run_main(capsys, eval_args(server.url, out, ["qasper"]))
+        assert code == 0, text
+
+
+def test_credentials_in_urls_are_never_written_nor_printed(tmp_path):
+    """Every file an eval writes and everything it prints (debug logging on), with credentials in the policy
+    URL and in the judge URL, a failing sample and a judge that cannot be reached: no password anywhere."""
+
+    def respond(call: Call) -> Reply:
+        if call.k == 1:
+            return Reply(status=400, error="prompt is too long")
+        return Reply(text="<think>.</think>\nTherefore, the answer is to visit a relative.")
+
+    secret, judge_secret = "hunter2policy", "hunter2judge"
+    with socket_port() as dead:
+        judge_url = f"http://jim:{judge_secret}@127.0.0.1:{dead}/v1"
+    out = tmp_path / "run"
+    with ChatServer(respond) as server:
+        url = server.url.replace("http://", f"http://bob:{secret}@")
+        args = eval_args(url, out, ["narrativeqa"], "--n", "2", "--max-retries", "0", "--judge-url", judge_url)
+        done = run_cli("-v", *args, "--judge-timeout", "2")
+        unreachable = run_cli(*eval_args(url.replace(str(server.port), str(dead)), tmp_path / "down", ["narrativeqa"]))
+    assert done.returncode == 1, done.stdout + done.stderr
+    readme = (out / "report" / "README.md").read_text()
+    assert "bob:***@" in readme and "jim:***@" in readme  # the URLs are shown, redacted
+    assert "jim:***@" in done.stderr  # the judge's failure names its endpoint, redacted
+    assert unreachable.returncode == 1 and "bob:***@" in unreachable.stderr
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert {"run.json", "generations.jsonl", "scores.jsonl", "README.md", "summary.json"} <= {p.name for p in written}
+    for text in [done.stdout, done.stderr, unreachable.stdout, unreachable.stderr, *(p.read_bytes() for p in written)]:
+        data = text if isinstance(text, bytes) else text.encode()
+        assert secret.encode() not in data and judge_secret.encode() not in data
+
+
+class socket_port:
+    """A port nothing listens on (bound, then released)."""
+
+    def __enter__(self) -> int:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    def __exit__(self, *exc) -> None:
+        pass

@@ -8,6 +8,7 @@ user prompt. Every request is logged, so tests can count exactly what was (re-)r
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +39,8 @@ class Reply:
     reasoning: str | None = None
     retry_after: float | None = None
     error: str = "server error"
+    body: Any = None
+    """Served instead of a completion (status 200): bytes as they are, anything else as JSON (odd replies)."""
 
 
 def parse_request_id(value: str) -> tuple[str, int, int]:
@@ -98,6 +101,9 @@ class ChatServer:
             return web.json_response(
                 {"object": "error", "message": reply.error, "code": reply.status}, status=reply.status, headers=headers
             )
+        if reply.body is not None:
+            raw = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+            return web.Response(body=raw, content_type="application/json")
         message: dict[str, Any] = {"role": "assistant", "content": reply.text}
         if reply.reasoning is not None:
             message["reasoning_content"] = reply.reasoning

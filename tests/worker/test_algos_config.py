@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from omegaconf import OmegaConf
+from support.recipes import one_phase_recipe
 from verl.utils.config import omega_conf_to_dataclass
 
 from qwenlong_verl.driver.checks import algorithm_stage_problems as plan_problems
@@ -15,27 +16,7 @@ from qwenlong_verl.worker.algos.config import AlgosConfig
 
 def recipe(base_config="qwenlong_l1", **overrides):
     return parse_recipe(
-        {
-            "name": "t",
-            "model_path": "/models/tiny",
-            "base_config": base_config,
-            "overrides": {
-                "trainer.n_gpus_per_node": 1,
-                "data.train_batch_size": 8,
-                "actor_rollout_ref.actor.ppo_mini_batch_size": 4,
-                **overrides,
-            },
-            "phases": [
-                {
-                    "name": "p1",
-                    "max_prompt_length": 1000,
-                    "max_response_length": 3000,
-                    "total_training_steps": 2,
-                    "train_files": ["a.parquet"],
-                }
-            ],
-        },
-        "r.yaml",
+        {**one_phase_recipe(max_response_length=3000, **overrides), "base_config": base_config}, "r.yaml"
     )
 
 

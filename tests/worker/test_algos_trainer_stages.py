@@ -286,7 +286,7 @@ def test_missing_entropy_fails_clearly(tmp_path):
     batch, _ = put_batch(with_entropy=False)
     metrics = {}
     trainer._compute_advantage(batch, metrics)
-    with pytest.raises(RuntimeError, match="needs entropy in TransferQueue.*bypass_mode"):
+    with pytest.raises(RuntimeError, match="TransferQueue has no entropy.*bypass_mode"):
         trainer._update_actor(batch, metrics)
     assert trainer.actor_rollout_wg.trained_on == []
     tq.kv_clear(keys=batch.keys, partition_id="train")

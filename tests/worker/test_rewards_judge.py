@@ -374,3 +374,38 @@ def test_config_defaults():
     assert (config.max_concurrency, config.timeout_s, config.cache_size, config.max_retries) == (64, 30.0, 65536, 2)
     assert config.urls == ("http://h:1",) and config.active
     assert judge_config_for({}) is None
+
+
+@pytest.mark.parametrize(
+    "body, code",
+    [
+        ({"choices": [{"message": "[[YES]]"}]}, "bad_reply"),
+        ({"choices": [{"message": {"content": ["[[YES]]"]}}]}, "bad_reply"),
+        (b'{"choices": [{"message": {"content": "\\ud800 [[YES]]"}}]}', "bad_text"),
+    ],
+)
+async def test_an_odd_judge_reply_is_an_error_code_and_the_rule_score(body, code):
+    from support.eval_server import ChatServer, Reply
+
+    with ChatServer(lambda c: Reply(body=body), model="judge") as server:
+        config = JudgeConfig(urls=(base_url(server.url),), model="judge", max_retries=1, backoff_s=0.01)
+        result = await judge_mod.get_client(config).judge("Where?", "NYC", "New York City")
+        assert len(server.calls_snapshot()) == 2  # retried once, like a malformed body
+    assert (result.verdict, result.error) == (-1.0, code)
+
+
+async def test_a_periodic_health_summary_is_logged_without_any_trainer_mode(server, caplog, monkeypatch):
+    """Used as a plain custom reward function, the judge still reports its health: calls, failures, latency."""
+    import logging
+
+    from qwenlong_verl.worker.rewards import judge as judge_module
+
+    monkeypatch.setattr(judge_module, "HEALTH_INTERVAL_S", 0.0)
+    caplog.set_level(logging.INFO, logger=judge_module.__name__)
+    server.push_faults("http_500", "http_500")
+    await score("The answer is NYC", judge_urls=server.url, judge_backoff_s=0.01, judge_max_retries=1)
+    await score("The answer is the Big Apple", judge_urls=server.url, judge_backoff_s=0.01, judge_max_retries=1)
+    lines = [r.getMessage() for r in caplog.records if "LLM judge" in r.getMessage() and "judgements" in r.getMessage()]
+    assert lines, caplog.text
+    assert "1 failed (http_500 1)" in lines[0] and "mean latency" in lines[0]
+    assert "0 failed" in lines[-1] and server.url.split("//")[1] in lines[-1]

@@ -282,3 +282,35 @@ def test_dapo_keys_read_like_dapo():
     assert config.overlong_reward(18432) == pytest.approx(-0.5)
     assert config.overlong_reward(20480) == pytest.approx(-1.0)
     assert QwenLongRewardConfig.from_reward_kwargs(None).overlong_reward(10**6) == 0.0
+
+
+# ------------------------------------------------------------------ judge load across reward workers
+
+
+@pytest.mark.parametrize("workers, total, share", [(4, 10, 3), (8, 64, 8), (16, 4, 1)])
+def test_judge_concurrency_is_a_total_shared_among_reward_workers(workers, total, share):
+    from qwenlong_verl.worker.rewards.manager import judge_share
+
+    kwargs = {"judge_urls": ["http://h"], "judge_max_concurrency": total}
+    assert judge_share(kwargs, workers) == {**kwargs, "judge_max_concurrency": share}
+    assert judge_share({}, workers)["judge_max_concurrency"] == -(-64 // workers)  # the default 64 is a total too
+
+
+async def test_each_reward_worker_holds_its_share_of_the_judge_limit(tokenizer):
+    """veRL's real reward-loop worker with reward.num_workers=4 and a total of 10: this worker's client lets
+    ceil(10 / 4) = 3 judge requests in flight at one endpoint, not 10."""
+    rows = [
+        dict(source="hotpotqa", prompt="Q: city?", response=THINK + f"The answer is Town {i}", gold="New York City")
+        for i in range(12)
+    ]
+    with LocalJudgeServer(latency_s=0.2, lifetime_s=120) as judge:
+        config = compose(
+            "reward.num_workers=4",
+            "+reward.reward_kwargs.judge_max_concurrency=10",
+            f"+reward.reward_kwargs.judge_urls=[{judge.url}]",
+        )
+        assert config.reward.num_workers == 4
+        worker, outputs = await run_worker(config, make_batch(tokenizer, rows))
+        assert worker.reward_manager.compute_score.keywords["judge_max_concurrency"] == 3
+        assert judge.chat_requests == 12 and judge.max_in_flight == 3
+    assert all(o["reward_extra_info"]["judge"] == 0.0 for o in outputs)

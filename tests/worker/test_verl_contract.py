@@ -63,14 +63,14 @@ def test_install_pins_the_checked_verl():
 
 
 @pytest.mark.slow
-def test_doctor_fails_loudly_when_a_hooked_method_is_missing():
+def test_doctor_fails_loudly_when_a_hooked_method_is_missing(tmp_path):
     code = (
         "import sys, verl.trainer.ppo.v1.trainer_base as b\n"
         "del b.PPOTrainer._compute_advantage\n"
         "from qwenlong_verl.driver.cli import main\n"
-        "sys.exit(main(['doctor']))\n"
+        "sys.exit(main(['doctor', '--fresh']))\n"
     )
-    env = {**os.environ, "COLUMNS": "400"}
+    env = {**os.environ, "COLUMNS": "400", "XDG_CACHE_HOME": str(tmp_path)}
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT, env=env
     )

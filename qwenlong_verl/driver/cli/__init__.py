@@ -11,11 +11,24 @@ import sys
 
 from qwenlong_verl import __version__
 from qwenlong_verl.common.errors import Interrupted, QwenLongError
-from qwenlong_verl.driver.cli import data, demo, doctor, evaluate, recipe, score  # noqa: F401  (they register)
+from qwenlong_verl.driver.cli import data, demo, doctor, evaluate, recipe, recipes, score  # noqa: F401  (they register)
 from qwenlong_verl.driver.cli.args import add_arguments, build
 from qwenlong_verl.driver.cli.command import COMMANDS
 
-ORDER = ("doctor", "plan", "synth", "prepare", "sft-data", "eval", "report", "score", "train", "demo", "tiny-model")
+ORDER = (
+    "doctor",
+    "recipes",
+    "plan",
+    "synth",
+    "prepare",
+    "sft-data",
+    "eval",
+    "report",
+    "score",
+    "train",
+    "demo",
+    "tiny-model",
+)
 """The order ``--help`` lists the commands in."""
 
 

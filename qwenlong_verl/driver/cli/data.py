@@ -10,7 +10,6 @@ from typing import Any
 from qwenlong_verl.driver.cli.args import Flag
 from qwenlong_verl.driver.cli.command import command, console
 from qwenlong_verl.driver.data.prepare import DEFAULT_PHASES, parse_phases
-from qwenlong_verl.driver.data.tokenizer import BUILTIN
 
 INPUTS = {"input": Flag(metavar="FILE")}
 
@@ -88,8 +87,9 @@ class PrepareArgs:
     output: str
     """Output directory."""
 
-    tokenizer: str = BUILTIN
-    """The policy's tokenizer: 'builtin', a folder or a hub name."""
+    tokenizer: str
+    """The policy's tokenizer, a folder or a hub name (prompt lengths decide the phase bins); 'builtin' only for
+    the tiny test models."""
 
     phases: Sequence[int] = DEFAULT_PHASES
     """Increasing input windows in tokens, one per phase, e.g. 20000,60000 or 20k,60k."""

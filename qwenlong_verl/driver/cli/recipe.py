@@ -15,7 +15,7 @@ class PlanArgs:
     """``plan`` options."""
 
     recipe: str
-    """Recipe YAML file."""
+    """Recipe YAML file, or the name of a shipped recipe (`qwenlong-verl recipes` lists them)."""
 
     show_config: bool = False
     """Also print each phase's full composed config."""
@@ -26,7 +26,7 @@ class TrainArgs:
     """``train`` options (the arguments of :func:`~qwenlong_verl.driver.run.train`)."""
 
     recipe: str
-    """Recipe YAML file."""
+    """Recipe YAML file, or the name of a shipped recipe (`qwenlong-verl recipes` lists them)."""
 
     dry_run: bool = False
     """Build each phase's data and print its command; launch nothing."""
@@ -49,10 +49,10 @@ def run_plan(args: PlanArgs) -> int:
 
     from rich.table import Table
 
+    from qwenlong_verl.driver import recipes
     from qwenlong_verl.driver.plan import plan_recipe
-    from qwenlong_verl.driver.recipe import load_recipe
 
-    recipe = load_recipe(args.recipe)
+    recipe = recipes.load(args.recipe)
     plans = plan_recipe(recipe)
     table = Table(title=f"recipe {recipe.name}: {recipe.description}".rstrip(": "))
     for column in ("#", "phase", "input window", "output", "length", "train files", "data"):
@@ -95,14 +95,14 @@ def run_train(args: TrainArgs) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from qwenlong_verl.driver.recipe import load_recipe
+    from qwenlong_verl.driver import recipes
     from qwenlong_verl.driver.run import train
 
     def echo(line: str) -> None:
         style = "yellow" if line.startswith("warning:") else "cyan"
         console().print(f"[{style}]{escape(line)}[/]", soft_wrap=True)
 
-    recipe = load_recipe(args.recipe)
+    recipe = recipes.load(args.recipe)
     if args.output_dir:
         recipe.output_dir = args.output_dir
     reports = train(recipe, dry_run=args.dry_run, from_phase=args.from_phase, echo=echo)

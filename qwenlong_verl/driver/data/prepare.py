@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -26,7 +27,17 @@ from typing import Any
 from qwenlong_verl.common.errors import InputError
 from qwenlong_verl.common.files import atomic_folder, refuse_overwriting
 from qwenlong_verl.common.tasks import TASKS
-from qwenlong_verl.driver.data.schema import Example, RowError, arrow_schema, make_row, parse_record
+from qwenlong_verl.driver.data.schema import (
+    Example,
+    RowError,
+    arrow_schema,
+    check_count,
+    make_row,
+    parse_record,
+    read_json_file,
+    read_json_lines,
+    text_problem,
+)
 from qwenlong_verl.driver.data.template import build_messages, count_rendered_tokens, render_prompt
 from qwenlong_verl.driver.data.tokenizer import BUILTIN, load_tokenizer
 
@@ -61,20 +72,24 @@ def phase_file(output_dir: str | Path, phase: int) -> Path:
     return Path(output_dir) / f"phase{phase}.parquet"
 
 
+_WINDOW = re.compile(r"([0-9]{1,12})(?:\.([0-9]{1,3}))?(k)?")
+"""A phase window: a whole number of tokens, or thousands with up to three decimals (``20k``, ``1.5k``)."""
+
+
 def parse_phases(text: str | Sequence[int]) -> list[int]:
-    """``"20000,60000"`` or ``"20k,60k"`` (or a list) -> strictly increasing positive windows."""
+    """``"20000,60000"`` or ``"20k,60k"`` (or a list) -> strictly increasing positive windows; ``1e3``, ``20.5``
+    and ``nan`` are refused, not rounded."""
     items: Sequence[Any] = text.split(",") if isinstance(text, str) else text
     windows = []
     for item in items:
         raw = str(item).strip().lower().replace("_", "")
-        scale = 1000 if raw.endswith("k") else 1
-        try:
-            value = int(float(raw[:-1] if scale > 1 else raw) * scale)
-        except ValueError:
+        found = _WINDOW.fullmatch(raw)
+        if not found or (found.group(2) and not found.group(3)):
             raise PrepareError(
-                f"phase window {item!r} is not a token count (use e.g. 20000,60000 or 20k,60k)"
-            ) from None
-        windows.append(value)
+                f"phase window {item!r} is not a token count (a whole number: use e.g. 20000,60000 or 20k,60k)"
+            )
+        whole, fraction, kilo = found.groups()
+        windows.append(int(whole) * 1000 + int((fraction or "").ljust(3, "0")) if kilo else int(whole))
     if not windows:
         raise PrepareError("give at least one phase window, e.g. --phases 20000,60000")
     if any(w <= 0 for w in windows) or any(b <= a for a, b in zip(windows, windows[1:], strict=False)):
@@ -164,35 +179,32 @@ class PrepareStats:
 def read_records(path: str | Path) -> Iterator[tuple[int, Any]]:
     """``(row, record)`` for each record of a jsonl / json / parquet file; ``row`` is 1-based (jsonl: the line).
 
-    An unparsable jsonl line yields a :class:`RowError` in place of the record.
+    A row that is not usable text (bad JSON, bytes that are not UTF-8, a lone surrogate, an oversized line) yields
+    a :class:`RowError` in place of the record; a whole file that cannot be read raises :class:`PrepareError`.
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         row = 0
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=256):
-            for record in batch.to_pylist():
-                row += 1
-                yield row, record
+        try:
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=256):
+                for record in batch.to_pylist():
+                    row += 1
+                    yield row, record
+        except (pa.ArrowException, UnicodeDecodeError, OSError) as exc:
+            raise PrepareError(f"{path} row {row + 1}: not a readable parquet file ({str(exc)[:200]})") from None
     elif suffix == ".jsonl":
-        with path.open(encoding="utf-8") as handle:
-            for line_number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    yield line_number, json.loads(line)
-                except json.JSONDecodeError as exc:
-                    yield (
-                        line_number,
-                        RowError(str(path), line_number, "<line>", f"not valid JSON ({exc.msg})", "unreadable"),
-                    )
+        yield from read_json_lines(path, error=PrepareError)
     elif suffix == ".json":
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json_file(path, error=PrepareError)
         if not isinstance(data, list):
             raise PrepareError(f"{path}: a .json input must hold a list of records (or use .jsonl)")
-        yield from enumerate(data, start=1)
+        for row, record in enumerate(data, start=1):
+            problem = text_problem(record)
+            yield row, RowError(str(path), row, *problem, "not_text") if problem else record
     else:
         raise PrepareError(f"{path}: unsupported input format {suffix!r}; use .jsonl, .json or .parquet")
 
@@ -259,6 +271,12 @@ def count_tokens(
 # ----------------------------------------------------------------------------- prepare
 
 
+def max_token_chars(tokenizer) -> int:
+    """Characters one token can cover at most: its vocabulary's longest entry (a byte-level token of N bytes holds
+    at most N characters). A text of more than ``window * max_token_chars`` characters cannot fit ``window``."""
+    return max(1, max(map(len, tokenizer.get_vocab()), default=1))
+
+
 def messages_of(example: Example) -> list[dict]:
     """The chat prompt of an example: its own (veRL rows) or THE template's (raw records); shared with SFT."""
     if example.prompt is not None:
@@ -316,7 +334,10 @@ def prepare(
             refuse_overwriting(Path(output_dir) / name, inputs, flag="--output-dir")
     except InputError as exc:
         raise PrepareError(str(exc)) from None
-    load_tokenizer(tokenizer)  # fail fast, before reading gigabytes, with the tokenizer's own message
+    for flag, count in (("--workers", workers), ("batch_size", batch_size)):
+        check_count(flag, count, error=PrepareError)
+    # fail fast, before reading gigabytes, with the tokenizer's own message
+    max_chars = windows[-1] * max_token_chars(load_tokenizer(tokenizer))
 
     problems: list[Problem] = []
     examples: list[tuple[int, Example]] = []
@@ -329,7 +350,8 @@ def prepare(
             try:
                 if isinstance(record, RowError):
                     raise record
-                example = parse_record(record, str(path), row)
+                example = parse_record(record, str(path), row, max_chars)
+                del record  # a 50 MB document is held once, by the example
                 if example.source_id in seen_ids:
                     first = seen_ids[example.source_id]
                     raise RowError(

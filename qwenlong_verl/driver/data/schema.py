@@ -20,8 +20,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from qwenlong_verl.common.errors import InputError
@@ -87,6 +88,190 @@ class RowError(InputError):
     def __init__(self, source: str, row: int, field: str, message: str, reason: str = "invalid"):
         self.source, self.row, self.field, self.reason, self.detail = source, row, field, reason, message
         super().__init__(f"{source} row {row}: field {field!r}: {message}")
+
+    def at(self, where: str) -> str:
+        """The message as ``WHERE: field 'F': what`` for readers that name rows their own way (``file:line``)."""
+        named = "" if self.field.startswith("<") else f"field {self.field!r}: "
+        return f"{where}: {named}{self.detail}"
+
+
+# ----------------------------------------------------------------------------- bounds
+
+
+def check_count(
+    flag: str, value: Any, minimum: int = 1, maximum: int | None = None, error: type[InputError] = InputError
+) -> int:
+    """``value`` if it is a whole number in ``[minimum, maximum]``; else ``error`` naming ``flag`` and the limit."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise error(f"{flag} must be a whole number, got {value!r}")
+    if value < minimum:
+        raise error(f"{flag} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise error(f"{flag} must be at most {maximum:,}, got {value:,}")
+    return value
+
+
+# ----------------------------------------------------------------------------- reading text files
+
+MAX_LINE_BYTES = 256 * 2**20
+"""The longest jsonl line read (256 MiB): a longer one is one bad row, skipped without holding it in memory."""
+
+_WIDE_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32-LE"),
+    (b"\x00\x00\xfe\xff", "UTF-32-BE"),
+    (b"\xff\xfe", "UTF-16-LE"),
+    (b"\xfe\xff", "UTF-16-BE"),
+)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SNIFF_BYTES = 4096
+
+
+class NotUtf8Error(InputError):
+    """A whole file that is not UTF-8 text (UTF-16, UTF-32, binary): one error naming the encoding, not one per
+    line."""
+
+
+def wide_encoding(head: bytes) -> str | None:
+    """The UTF-16/32 encoding of a file starting with ``head``, by its byte-order mark or, without one, by the NUL
+    bytes those encodings put between ASCII characters; None for anything else."""
+    for bom, name in _WIDE_BOMS:
+        if head.startswith(bom):
+            return name
+    sample = head[:_SNIFF_BYTES]
+    if len(sample) >= 4 and sample.count(0) * 4 >= len(sample):
+        return "UTF-16 or UTF-32 (NUL bytes between the characters)"
+    return None
+
+
+def _refuse_wide(head: bytes, source: str, error: type[InputError]) -> None:
+    encoding = wide_encoding(head)
+    if encoding is not None:
+        raise error(
+            f"{source}: the file is {encoding}, not UTF-8; re-save it as UTF-8 "
+            f"(e.g. iconv -f {encoding.split()[0]} -t UTF-8 {source} > fixed{Path(source).suffix})"
+        )
+
+
+def text_problem(value: Any, path: str = "") -> tuple[str, str] | None:
+    """``(field, message)`` for the first string (key or value) in ``value`` holding a lone UTF-16 surrogate,
+    which JSON's ``\\ud800`` escapes can produce but no tokenizer or parquet file accepts; None when all is text."""
+    if isinstance(value, str):
+        found = _SURROGATE.search(value)
+        if found:
+            return path or "<row>", (
+                f"holds a lone surrogate \\u{ord(found.group()):04x} at character {found.start() + 1} (a broken "
+                "\\u escape), which is not text; fix the escape or remove the character"
+            )
+        return None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            name = f"{path}.{key}" if path else str(key)
+            problem = text_problem(key, name) or text_problem(item, name)
+            if problem:
+                return problem
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            problem = text_problem(item, f"{path}[{i}]")
+            if problem:
+                return problem
+    return None
+
+
+BLANK = object()
+"""What :func:`_parse_line` returns for a blank line (skipped, still counted as a line)."""
+
+
+def _decode_line(line: bytes, source: str, number: int) -> str | RowError:
+    try:
+        return line.decode("utf-8-sig")  # a byte-order mark (Notepad writes one) is not part of the row
+    except UnicodeDecodeError as exc:
+        return RowError(
+            source,
+            number,
+            "<line>",
+            f"not UTF-8: byte 0x{line[exc.start]:02x} at column {exc.start + 1} cannot be decoded; re-save the "
+            "file as UTF-8 (e.g. iconv -f latin1 -t UTF-8)",
+            "not_utf8",
+        )
+
+
+def _parse_line(text: str, source: str, number: int) -> Any:
+    """One decoded jsonl line's JSON value, :data:`BLANK`, or the :class:`RowError` saying why it is not one."""
+    if not text or text.isspace():
+        return BLANK
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return RowError(source, number, "<line>", f"not valid JSON ({exc.msg}, column {exc.colno})", "unreadable")
+    except (ValueError, RecursionError) as exc:  # a 5,000-digit number, nesting deeper than Python's stack
+        return RowError(source, number, "<line>", f"not usable JSON ({str(exc)[:80]})", "unreadable")
+    if "\\u" in text:  # lone surrogates only come from escapes
+        problem = text_problem(value)
+        if problem:
+            return RowError(source, number, problem[0], problem[1], "not_text")
+    return value
+
+
+def read_json_lines(
+    path: str | Path, error: type[InputError] = NotUtf8Error, max_line_bytes: int = MAX_LINE_BYTES
+) -> Iterator[tuple[int, Any]]:
+    """``(line, value)`` for each non-blank line of a jsonl file, read as bytes, one line at a time.
+
+    A line that is not one UTF-8 JSON value (undecodable bytes, a lone surrogate, bad JSON, more than
+    ``max_line_bytes``) yields a :class:`RowError` in place of its value, so one bad line never stops the file.
+    A file in UTF-16/32 raises ``error`` once, naming the encoding.
+    """
+    source = str(path)
+    with open(path, "rb") as handle:
+        _refuse_wide(handle.read(_SNIFF_BYTES), source, error)
+        handle.seek(0)
+        number = 0
+        while line := handle.readline(max_line_bytes + 1):
+            number += 1
+            if len(line) > max_line_bytes and not line.endswith(b"\n"):
+                del line
+                while (rest := handle.readline(2**20)) and not rest.endswith(b"\n"):
+                    pass
+                yield (
+                    number,
+                    RowError(
+                        source,
+                        number,
+                        "<line>",
+                        f"longer than {max_line_bytes:,} bytes; split the record or leave it out",
+                        "too_large",
+                    ),
+                )
+                continue
+            # one copy of a 50 MB line alive at a time: bytes, then text, then the record the caller works on
+            value = _decode_line(line, source, number)
+            del line
+            if isinstance(value, str):
+                value = _parse_line(value, source, number)
+            if value is not BLANK:
+                yield number, value
+
+
+def read_json_file(path: str | Path, error: type[InputError] = NotUtf8Error) -> Any:
+    """The JSON value of a whole ``.json`` file; ``error`` names the file, the line and what to do when it is not
+    UTF-8 JSON."""
+    source = str(path)
+    raw = Path(path).read_bytes()
+    _refuse_wide(raw[:_SNIFF_BYTES], source, error)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise error(
+            f"{source} line {line}: not UTF-8 (byte 0x{raw[exc.start]:02x}); re-save the file as UTF-8"
+        ) from None
+    del raw
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"{source} line {exc.lineno}: not valid JSON ({exc.msg}, column {exc.colno})") from None
+    except (ValueError, RecursionError) as exc:
+        raise error(f"{source}: not usable JSON ({str(exc)[:80]})") from None
 
 
 @dataclass
@@ -258,24 +443,96 @@ def _choices(value: Any, where: tuple[str, int], field_name: str) -> list[str]:
         raise RowError(*where, field_name, "must be a list of option texts", "bad_choices")
     if any(_is_blank(c) for c in items):
         raise RowError(*where, field_name, "contains an empty option", "bad_choices")
+    if not all(is_gold_value(_plain(c)) for c in items):
+        raise RowError(*where, field_name, _wrong_type(items, "a list of option texts"), "bad_choices")
     return [str(c).strip() for c in items]
 
 
-def parse_record(record: Mapping[str, Any], source: str, row: int) -> Example:
-    """Validate one input record (raw or veRL-format) into an :class:`Example`; raises :class:`RowError`."""
+def _wrong_type(value: Any, wanted: str) -> str:
+    return f"must be {wanted}, got {'null' if value is None else type(value).__name__} {str(value)[:40]!r}"
+
+
+def _text(value: Any, where: tuple[str, int], field_name: str, what: str) -> str:
+    """A required text field, as given (not copied: it may be 50 MB); missing, non-text and blank values are row
+    errors, never the text ``"None"``."""
+    if value is None:
+        raise RowError(*where, field_name, f"missing: add {what}", "missing")
+    if not isinstance(value, str):
+        raise RowError(*where, field_name, _wrong_type(value, f"text ({what})"), "bad_type")
+    if not value or value.isspace():
+        raise RowError(*where, field_name, f"empty: add {what}", "empty")
+    return value
+
+
+def _document(doc: Any, where: tuple[str, int], field_name: str) -> str | dict[str, str]:
+    """One item of ``documents``: non-empty text, or a ``{title, text}`` mapping (``content`` for ``text``)."""
+    if not isinstance(doc, Mapping):
+        return _text(doc, where, field_name, "the document text, or a {title, text} object")
+    text_key = "content" if "content" in doc and "text" not in doc else "text"
+    text = _text(doc.get(text_key), where, f"{field_name}.{text_key}", "the document text")
+    title = doc.get("title")
+    if title is not None and not isinstance(title, str):
+        raise RowError(*where, f"{field_name}.title", _wrong_type(title, "text (or leave it out)"), "bad_type")
+    return {"title": title or "", "text": text}
+
+
+def stripped_len(text: str) -> int:
+    """``len(text.strip())`` without copying ``text``."""
+    start, end = 0, len(text)
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return end - start
+
+
+def _check_size(chars: int, max_chars: int | None, where: tuple[str, int], field_name: str) -> None:
+    """Refuse a text that cannot fit the token limit before it is copied into a prompt or tokenised."""
+    if max_chars is not None and chars > max_chars:
+        raise RowError(
+            *where,
+            field_name,
+            f"{chars:,} characters, more than a prompt within the token limit can hold ({max_chars:,} characters "
+            "at the tokenizer's longest token); raise the limit or leave the example out",
+            "too_long",
+        )
+
+
+def is_gold_value(value: Any) -> bool:
+    """One gold answer as a file may give it: text or a finite number (a bool, an object or NaN is not one)."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, str) or (isinstance(value, int | float) and math.isfinite(value))
+
+
+def _check_answer(value: Any, where: tuple[str, int], field_name: str) -> None:
+    """A gold answer is text, a finite number, or a list of them; anything else would be trained on as its repr."""
+    items = value if isinstance(value, list) else [value]
+    if not all(is_gold_value(item) for item in items):
+        raise RowError(
+            *where, field_name, _wrong_type(value, "text, a number or a list of them (the gold answer)"), "bad_type"
+        )
+
+
+def parse_record(record: Mapping[str, Any], source: str, row: int, max_chars: int | None = None) -> Example:
+    """Validate one input record (raw or veRL-format) into an :class:`Example`; raises :class:`RowError`.
+
+    ``max_chars``: the most characters of document, question and options (or prompt) that can fit the token limit;
+    a longer record is a ``too_long`` row before its text is copied or tokenised.
+    """
     where = (source, row)
     if not isinstance(record, Mapping):
         raise RowError(source, row, "<row>", "must be a JSON object / parquet row", "bad_type")
     if "prompt" in record and "reward_model" in record:
-        return _parse_verl_row(record, where)
-    return _parse_raw_record(record, where)
+        return _parse_verl_row(record, where, max_chars)
+    return _parse_raw_record(record, where, max_chars)
 
 
 def _source_id(value: Any, where: tuple[str, int]) -> str:
     return f"{where[0]}:{where[1]}" if _is_blank(value) else str(_plain(value))
 
 
-def _parse_raw_record(record: Mapping[str, Any], where: tuple[str, int]) -> Example:
+def _parse_raw_record(record: Mapping[str, Any], where: tuple[str, int], max_chars: int | None) -> Example:
     present = [k for k in DOCUMENT_KEYS if k in record and record[k] is not None]
     if not present:
         raise RowError(*where, "documents", f"missing: give the text as one of {', '.join(DOCUMENT_KEYS)}", "missing")
@@ -285,23 +542,20 @@ def _parse_raw_record(record: Mapping[str, Any], where: tuple[str, int]) -> Exam
         docs = _as_list(value)
         if docs is None:
             raise RowError(*where, key, "must be a list of texts or {title, text} objects", "bad_type")
-        if not docs or all(
-            _is_blank(d if not isinstance(d, Mapping) else d.get("text", d.get("content"))) for d in docs
-        ):
+        if not docs:
             raise RowError(*where, key, "empty: no document text", "empty")
-        document = join_documents([_plain(d) for d in docs])
+        items = [_document(_plain(d), where, f"{key}[{i}]") for i, d in enumerate(docs)]
+        texts = [item["text"] if isinstance(item, dict) else item for item in items]
     else:
-        if not isinstance(value, str):
-            raise RowError(*where, key, "must be text", "bad_type")
-        if _is_blank(value):
-            raise RowError(*where, key, "empty: no document text", "empty")
-        document = value.strip()
-    if "question" not in record or record["question"] is None:
-        raise RowError(*where, "question", "missing: add the bare question text", "missing")
-    if _is_blank(record["question"]):
-        raise RowError(*where, "question", "empty: add the bare question text", "empty")
+        texts = [_text(value, where, key, "the document text")]
+    question = _text(record.get("question"), where, "question", "the bare question text").strip()
+    _check_size(sum(map(stripped_len, texts)) + len(question), max_chars, where, key)
+    document = join_documents(items) if key == "documents" else texts[0].strip()
     if "answer" not in record or record["answer"] is None:
         raise RowError(*where, "answer", "missing: every example needs its gold answer", "missing")
+    _check_answer(_plain(record["answer"]), where, "answer")
+    if record.get("data_source") is not None and not isinstance(record["data_source"], str):
+        raise RowError(*where, "data_source", _wrong_type(record["data_source"], "text naming the dataset"), "bad_type")
     data_source = str(record.get("data_source") or DEFAULT_DATA_SOURCE)
     choice_key = "choices" if "choices" in record else "options"
     choices = _choices(record.get(choice_key), where, choice_key)
@@ -324,7 +578,7 @@ def _parse_raw_record(record: Mapping[str, Any], where: tuple[str, int]) -> Exam
         source_id=_source_id(record.get("id"), where),
         data_source=data_source,
         task=task,
-        question=str(record["question"]).strip(),
+        question=question,
         answer=answer,
         choices=choices,
         document=document,
@@ -332,11 +586,14 @@ def _parse_raw_record(record: Mapping[str, Any], where: tuple[str, int]) -> Exam
     )
 
 
-def _parse_verl_row(record: Mapping[str, Any], where: tuple[str, int]) -> Example:
+def _parse_verl_row(record: Mapping[str, Any], where: tuple[str, int], max_chars: int | None) -> Example:
     messages = _check_messages(record["prompt"], where)
+    _check_size(sum(len(m["content"]) for m in messages), max_chars, where, "prompt")
     data_source = record.get("data_source")
     if _is_blank(data_source):
         raise RowError(*where, "data_source", "missing or empty: name the dataset the row comes from", "missing")
+    if not isinstance(data_source, str):
+        raise RowError(*where, "data_source", _wrong_type(data_source, "text naming the dataset"), "bad_type")
     reward_model = _plain(record["reward_model"])
     if not isinstance(reward_model, Mapping):
         raise RowError(*where, "reward_model", "must be a mapping with ground_truth", "bad_type")
@@ -345,6 +602,7 @@ def _parse_verl_row(record: Mapping[str, Any], where: tuple[str, int]) -> Exampl
         raise RowError(
             *where, "reward_model.ground_truth", "missing or empty: every row needs its gold answer", "missing"
         )
+    _check_answer(gold, where, "reward_model.ground_truth")
     extra = _plain(record.get("extra_info") or {})
     if not isinstance(extra, Mapping):
         raise RowError(*where, "extra_info", "must be a mapping", "bad_type")
@@ -355,6 +613,8 @@ def _parse_verl_row(record: Mapping[str, Any], where: tuple[str, int]) -> Exampl
     except ValueError as exc:
         raise RowError(*where, "reward_model.ground_truth", str(exc), "bad_gold") from exc
     question = extra.get("question")
+    if question is not None and not isinstance(question, str):
+        raise RowError(*where, "extra_info.question", _wrong_type(question, "text (the bare question)"), "bad_type")
     if _is_blank(question):
         question = question_from_prompt(messages)
     if _is_blank(question):

@@ -184,7 +184,7 @@ def convert(
     ``chat_template`` (Jinja text) replaces the tokenizer's template for counting and checking; training must
     then use the same text as ``model.custom_chat_template``.
     """
-    from qwenlong_verl.driver.data.prepare import Problem, read_records
+    from qwenlong_verl.driver.data.prepare import Problem, max_token_chars, read_records
     from qwenlong_verl.driver.data.schema import RowError, parse_record
 
     if not inputs:
@@ -192,8 +192,12 @@ def convert(
     missing = [str(p) for p in inputs if not Path(p).is_file()]
     if missing:
         raise SftDataError(f"input file(s) not found: {', '.join(missing)}")
-    if max_length is not None and (tokenizer is None or max_length <= 0):
-        raise SftDataError("--max-length needs --tokenizer (to count tokens) and a positive value")
+    if max_length is not None and (
+        tokenizer is None or isinstance(max_length, bool) or not isinstance(max_length, int) or max_length <= 0
+    ):
+        raise SftDataError(
+            f"--max-length needs --tokenizer (to count tokens) and a positive whole number, got {max_length!r}"
+        )
     if Path(output).suffix.lower() != ".parquet":
         raise SftDataError(f"output {output!r} must be a .parquet file (veRL's SFT trainer reads parquet)")
     try:
@@ -211,6 +215,7 @@ def convert(
         tok = load_tokenizer(tokenizer)
         if traces:
             check_template_keeps_trace(tok, apply_chat_template_kwargs)
+    max_chars = max_length * max_token_chars(tok) if tok is not None and max_length is not None else None
 
     rows: list[dict] = []
     origins: list[tuple[str, int]] = []
@@ -223,7 +228,7 @@ def convert(
             try:
                 if isinstance(record, RowError):
                     raise record
-                example = parse_record(record, str(path), row)
+                example = parse_record(record, str(path), row, max_chars)  # a 50 MB document: not tokenised
                 trace_field, raw_trace = find_trace(record) if traces else ("", None)
                 try:
                     trace = clean_trace(raw_trace)

@@ -9,8 +9,10 @@ HTTP goes through :class:`qwenlong_verl.common.openai_client.OpenAIClient`, the 
 endpoints (comma-separated ``base_url``), transient faults (connection errors, timeouts, HTTP
 408/409/425/429/5xx, malformed bodies) retried with backoff and jitter (``Retry-After`` honoured) up to
 ``max_retries`` times, other 4xx permanent, reply bodies capped. A sample that still fails is recorded as
-``status: "error"`` with the reason, never raised: one bad sample must not cost a long evaluation, and the
-next run retries it.
+``status: "error"`` with a short ``code`` and the reason, never raised: one bad sample must not cost a long
+evaluation, and the next run retries it. A reply of the wrong shape (``message`` not an object, ``content`` not
+text) or with text that is not valid Unicode is such a failure (``bad_reply``, ``bad_text``), retried like a
+malformed body.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ from qwenlong_verl.common.openai_client import (
     OpenAIClient,
     RequestError,
     first_choice,
+    first_message,
     redact,
+    text_field,
 )
 from qwenlong_verl.driver.eval.store import read_jsonl
 
@@ -235,6 +239,7 @@ async def draw(client: OpenAIClient, config: GenerationConfig, request: SampleRe
             "id": request.item_id,
             "k": request.k,
             "status": "error",
+            "code": exc.code,
             "error": str(exc),
             "http_status": exc.status,
             "retryable": exc.retryable,
@@ -254,23 +259,27 @@ async def draw(client: OpenAIClient, config: GenerationConfig, request: SampleRe
 
 
 def _completion_fields(data: dict) -> dict[str, Any]:
-    """The row fields of a chat completion (a malformed one is a retryable ``no_choices``)."""
+    """The row fields of a chat completion: its texts checked (see :func:`text_field`), its bookkeeping fields
+    (usage, finish reason) kept only when of the documented type."""
     choice = first_choice(data)
-    message = choice.get("message") or {}
-    if not isinstance(message, dict):
-        raise RequestError("no_choices", f"malformed completion body (message): {str(data)[:200]!r}", retryable=True)
+    message = first_message(data)
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    finish = choice.get("finish_reason")
     fields: dict[str, Any] = {
-        "response": message.get("content") or "",
-        "finish_reason": choice.get("finish_reason"),
-        "prompt_tokens": usage.get("prompt_tokens"),
-        "completion_tokens": usage.get("completion_tokens"),
+        "response": text_field(message, "content") or "",
+        "finish_reason": finish if isinstance(finish, str) else None,
+        "prompt_tokens": _count(usage.get("prompt_tokens")),
+        "completion_tokens": _count(usage.get("completion_tokens")),
     }
     # vLLM/SGLang with a reasoning parser move the thinking out of ``content``.
-    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    reasoning = text_field(message, "reasoning_content") or text_field(message, "reasoning")
     if reasoning:
         fields["reasoning"] = reasoning
     return fields
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 async def generate(

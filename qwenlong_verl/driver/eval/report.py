@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from qwenlong_verl.common.files import atomic_folder
+from qwenlong_verl.common.openai_client import redact
 from qwenlong_verl.driver.eval.scoring import (
     DEFAULT_LENGTH_EDGES,
     BucketRow,
@@ -75,13 +76,13 @@ def render_markdown(
     judge = manifest.get("judge") or {}
     out = [f"# Evaluation report: {gen.get('model', '?')}", ""]
     settings = [
-        ("endpoint", gen.get("base_url")),
+        ("endpoint", redact(str(gen.get("base_url")))),  # a manifest edited by hand may hold credentials
         ("samples per item (n)", n),
         ("temperature / top_p", f"{gen.get('temperature')} / {gen.get('top_p')}"),
         ("max output tokens", gen.get("max_tokens")),
         ("max input tokens", manifest.get("max_input_tokens") or "no truncation"),
         ("tokenizer", manifest.get("tokenizer") or "none (server-reported lengths)"),
-        ("judge", ", ".join(judge.get("judge_urls", [])) or "none (rule only)"),
+        ("judge", redact(", ".join(map(str, judge.get("judge_urls", [])))) or "none (rule only)"),
         ("benchmarks", ", ".join(manifest.get("benchmarks", {}))),
         ("report built", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
     ]
@@ -246,7 +247,8 @@ def build_report(root: str | Path) -> tuple[list[GroupSummary], list[BucketRow],
         if buckets:
             plot_lengths(buckets, new / LENGTH_PLOT)
             plots.append(LENGTH_PLOT)
-        (new / "README.md").write_text(render_markdown(manifest, rows, buckets, plots), encoding="utf-8")
+        readme = render_markdown(manifest, rows, buckets, plots)
+        (new / "README.md").write_text(readme, encoding="utf-8", errors="backslashreplace")  # lone surrogates
         write_json(
             new / "summary.json",
             {

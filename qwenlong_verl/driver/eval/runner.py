@@ -158,7 +158,8 @@ class EvalResult:
 
 
 def prompt_sha(messages: list[dict]) -> str:
-    return hashlib.sha256(json.dumps(messages, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+    text = json.dumps(messages, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]  # a lone surrogate hashes too
 
 
 def item_row(item: EvalItem, fitted: FittedPrompt) -> dict[str, Any]:
@@ -233,8 +234,8 @@ def _load_tokenizer(config: EvalConfig):
         raise EvalConfigError(f"{exc}{hint}") from exc
 
 
-def prepare(config: EvalConfig):
-    """Load, fit and record items; check the folder can be resumed. Sends nothing."""
+def load(config: EvalConfig):
+    """Load the benchmarks and fit their prompts: ``(sources, items, fitted)``. Sends and writes nothing."""
     from qwenlong_verl.driver.data.template import TemplateError
     from qwenlong_verl.driver.eval.truncate import TruncationError
 
@@ -252,7 +253,11 @@ def prepare(config: EvalConfig):
         raise EvalConfigError(f"prompt template: {exc}") from exc
     except TruncationError as exc:
         raise EvalConfigError(str(exc)) from exc
+    return sources, items, fitted
 
+
+def record(config: EvalConfig, sources, items, fitted):
+    """Check the folder can be resumed with these items and settings, then record them (under its lock)."""
     folder = EvalFolder(config.out)
     manifest = _manifest(config, sources)
     if folder.exists():
@@ -279,8 +284,13 @@ def prepare(config: EvalConfig):
 
 async def run_eval_async(config: EvalConfig, progress: Progress | None = None) -> EvalResult:
     progress = progress or _Quiet()
-    folder, rows, prompts, truncated = prepare(config)
+    loaded = load(config)
+    with EvalFolder(config.out).lock():
+        return await _run_locked(config, progress, *loaded)
 
+
+async def _run_locked(config: EvalConfig, progress: Progress, sources, items, fitted) -> EvalResult:
+    folder, rows, prompts, truncated = record(config, sources, items, fitted)
     requests = pending_samples(prompts, config.n, read_jsonl(folder.generations))
     progress.stage("generate", len(requests))
     with JsonlAppender(folder.generations) as sink:

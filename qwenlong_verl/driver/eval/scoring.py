@@ -54,7 +54,7 @@ def is_correct(acc: Any) -> bool:
 
 
 def response_sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]  # never fails on bad text
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -196,7 +196,7 @@ def outcomes(
                 o.generated = not o.request_failed
                 o.cut = gen.get("finish_reason") == "length"
                 tokens = gen.get("completion_tokens")
-                o.response_tokens = int(tokens) if isinstance(tokens, (int, float)) else None
+                o.response_tokens = tokens if isinstance(tokens, int) and not isinstance(tokens, bool) else None
             sc = scores.get((item_id, k))
             if o.generated and sc is not None:
                 current = sc.get("response_sha") == response_sha(str(gen.get("response") or ""))

@@ -9,7 +9,9 @@ Layout of ``--out DIR``::
     report/             README.md, summary.json and the PNG plots
 
 Rows are appended one whole line at a time and flushed, so a run killed at any moment leaves at most
-one torn last line; readers skip it and :class:`JsonlAppender` cuts it off before appending again.
+one torn last line; readers skip it and :class:`JsonlAppender` cuts it off before appending again. Every write
+goes through :func:`dumps`, so text that is not valid Unicode (a lone surrogate) is stored escaped, never fails.
+One ``eval`` at a time writes a folder: it holds ``.eval.lock`` (see :class:`EvalFolder.lock`).
 """
 
 from __future__ import annotations
@@ -23,8 +25,11 @@ from typing import Any
 
 from qwenlong_verl.common.errors import InputError
 from qwenlong_verl.common.files import atomic_write, atomic_writer
+from qwenlong_verl.common.lock import FolderLock
 
 logger = logging.getLogger(__name__)
+
+LOCK_FILE = ".eval.lock"
 
 Key = tuple[str, int]
 """A sample: (item id, sample index k)."""
@@ -59,16 +64,27 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
+def dumps(value: Any, indent: int | None = None) -> str:
+    """JSON text that can always be written as UTF-8: readable non-ASCII text as is, and where a string holds a
+    lone surrogate (a broken reply), the value escaped as ASCII (``\\udXXX``), which reads back the same."""
+    text = json.dumps(value, ensure_ascii=False, indent=indent)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(value, indent=indent)
+    return text
+
+
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
     """Replace ``path`` atomically with ``rows`` (for derived files such as ``items.jsonl``)."""
     with atomic_writer(path) as f:
         for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.write(dumps(row) + "\n")
 
 
 def write_json(path: str | Path, value: Any) -> None:
     """Replace ``path`` atomically with ``value`` as indented JSON."""
-    atomic_write(path, json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+    atomic_write(path, dumps(value, indent=2) + "\n")
 
 
 class JsonlAppender:
@@ -93,7 +109,7 @@ class JsonlAppender:
     def append(self, row: dict[str, Any]) -> None:
         if self._file is None:
             raise RuntimeError(f"{self.path} is not open")
-        self._file.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self._file.write(dumps(row) + "\n")
         self._file.flush()
 
     def close(self) -> None:
@@ -180,6 +196,10 @@ class EvalFolder:
     @property
     def report_dir(self) -> Path:
         return self.root / "report"
+
+    def lock(self) -> FolderLock:
+        """The folder's lock: a second ``eval`` on it fails at once, naming the holder's pid."""
+        return FolderLock(self.root, LOCK_FILE, "qwenlong-verl eval")
 
     def exists(self) -> bool:
         return self.manifest.exists()

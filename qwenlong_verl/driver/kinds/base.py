@@ -8,12 +8,13 @@ registered in :data:`qwenlong_verl.driver.kinds.PHASE_KINDS`, not new branches.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
 from qwenlong_verl.driver import layout
 from qwenlong_verl.driver.compose import hydra_overrides
-from qwenlong_verl.driver.recipe import RecipeConfig
+from qwenlong_verl.driver.recipe import TRACKERS, RecipeConfig
 
 
 class PhaseKind:
@@ -30,6 +31,7 @@ class PhaseKind:
         """The Hydra overrides of phase ``index``: derived keys, then shared overrides, then the phase's own."""
         phase = recipe.phases[index]
         derived = self.derived(recipe, index, model_path or layout.start_model_path(recipe))
+        derived["trainer.logger"] = ["console"] + ([recipe.tracker] if recipe.tracker != "console" else [])
         return hydra_overrides({**derived, **recipe.overrides, **phase.overrides})
 
     def validate(self, recipe: RecipeConfig, index: int, config) -> list[str]:
@@ -45,14 +47,23 @@ class PhaseKind:
         return []
 
     def train_problems(self, config) -> list[str]:
-        """What ``train`` needs beyond a valid config (checkpoints it can resume from and hand over)."""
+        """What ``train`` needs beyond a valid config: checkpoints it can resume from and hand over, and the
+        tracker's package where veRL will import it (this machine, for a one-node run)."""
+        problems = []
         save_freq = config.trainer.save_freq
         if not save_freq or save_freq <= 0:
-            return [
+            problems.append(
                 f"trainer.save_freq={save_freq}: `train` resumes from and hands over veRL checkpoints, so set "
                 "trainer.save_freq > 0 (e.g. 10)"
-            ]
-        return []
+            )
+        for tracker in config.trainer.logger:
+            module = TRACKERS.get(str(tracker))
+            if module and importlib.util.find_spec(module) is None:
+                problems.append(
+                    f"tracker {tracker}: the {module} package is not installed; pip install -e '.[{tracker}]' "
+                    "(or choose another tracker)"
+                )
+        return problems
 
     def preflight(self, config) -> str | None:
         """A problem with launching here and now (resources), checked just before the default launcher runs."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -134,9 +135,11 @@ def build_phase_data(
         raise TrainError(f"phase {index + 1} ({phase.name}): training file(s) not found: {', '.join(missing)}")
     result: dict[str, Any] = {"carry": ""}
     if not layout.builds_phase_data(recipe, index):
-        result["rows"] = _row_count(own_files)
+        with _reading_phase(recipe, index):
+            result["rows"] = sum(retro.count_rows(f) for f in own_files)
         return result
-    rows = retro.read_rows(own_files)
+    with _reading_phase(recipe, index):
+        rows = retro.read_rows(own_files)
     val_rows: list[dict] = []
     if layout.holds_out_validation(recipe, index):
         try:
@@ -183,25 +186,31 @@ def build_phase_data(
     return result
 
 
-def _row_count(files: Sequence[str]) -> int:
-    import pyarrow.parquet as pq
+@contextmanager
+def _reading_phase(recipe: RecipeConfig, index: int) -> Iterator[None]:
+    """A broken parquet file of a phase: one line naming the phase and the file (a dry run reports it and goes on)."""
+    from qwenlong_verl.driver.retrospective import DataFileError
 
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    try:
+        yield
+    except DataFileError as exc:
+        raise TrainError(f"phase {index + 1} ({recipe.phases[index].name}): {exc}") from None
 
 
 def check_phase_data(recipe: RecipeConfig, index: int, plan: PhasePlan) -> tuple[dict[str, int], list[str]]:
     """Task counts of the phase's training files, and what veRL would only find out on the cluster: too few rows
     for one batch, a batch the tasks do not divide, lengths counted with other chat-template arguments."""
-    import pyarrow.parquet as pq
-
     from qwenlong_verl.common.tasks import task_of
+    from qwenlong_verl.driver.retrospective import read_table
 
     phase = recipe.phases[index]
     files = layout.train_files(recipe, index)
     rows = []
     for f in files:  # only the label columns: a long-context file is mostly prompt text
-        columns = [c for c in ("data_source", "extra_info") if c in pq.read_schema(f).names]
-        rows.extend(pq.read_table(f, columns=columns).to_pylist())
+        if not Path(f).is_file():
+            raise FileNotFoundError(f"training file not found: {f}")
+        with _reading_phase(recipe, index):
+            rows.extend(read_table(f, columns=("data_source", "extra_info")).to_pylist())
     tasks = [
         task_of(r.get("data_source"), r.get("extra_info") if isinstance(r.get("extra_info"), dict) else None)
         for r in rows

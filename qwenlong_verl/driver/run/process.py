@@ -24,13 +24,19 @@ Echo = Callable[[str], None]
 
 
 def command_prefix(env_var: str, explicit: Sequence[str] | str | None, default: Sequence[str]) -> list[str]:
-    """An explicit command, else the environment variable's shell words, else ``default``."""
-    value = explicit if explicit is not None else os.environ.get(env_var) or None
+    """An explicit command, else the environment variable's shell words, else ``default``.
+
+    A variable set to nothing is an error, not the default: an emptied stand-in must not start real veRL."""
+    value = explicit if explicit is not None else os.environ.get(env_var)
     if value is None:
         return list(default)
-    words = shlex.split(value) if isinstance(value, str) else list(value)
+    try:
+        words = shlex.split(value) if isinstance(value, str) else list(value)
+    except ValueError as exc:  # an unclosed quote
+        raise TrainError(f"{env_var}={value!r} is not valid shell words ({exc}); fix its quoting") from None
     if not words:
-        raise TrainError(f"{env_var} is set but empty; unset it or name a command")
+        where = env_var if explicit is None else "the launch command"
+        raise TrainError(f"{where} is set but empty; unset it or name a command")
     return words
 
 

@@ -178,11 +178,12 @@ def train(
         if not 1 <= from_phase <= count:
             raise TrainError(f"--from-phase {from_phase}: the recipe has phases 1..{count}")
         start = from_phase - 1
+    relied_on = [p.name for p in (recipe.phases[:start] if from_phase else recipe.phases)]  # outputs this run uses
     if dry_run:
-        state = RunState.load(layout.state_file(recipe))
+        state = RunState.load(layout.state_file(recipe), relied_on)
         return Run(recipe, state, launcher, merger, echo, dry_run=True).phases_from(start)
     with OutputLock(Path(recipe.output_dir)):
-        state = RunState.load(layout.state_file(recipe))
+        state = RunState.load(layout.state_file(recipe), relied_on)
         if from_phase is not None:
             not_done = [recipe.phases[i].name for i in range(start) if state.status(recipe.phases[i].name) != DONE]
             if not_done:

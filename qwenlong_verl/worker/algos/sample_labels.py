@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from qwenlong_verl.common.tasks import task_of
+from qwenlong_verl.worker.transfer import get_fields
 
 LABEL_FIELDS = ("uid", "data_source", "extra_info")
 """TransferQueue fields :func:`read_sample_labels` reads."""
@@ -78,15 +79,11 @@ def sample_labels(
 
 def read_sample_labels(batch) -> SampleLabels:
     """Labels of every row of a TransferQueue batch (``KVBatchMeta``), in ``batch.keys`` order."""
-    import transfer_queue as tq
-
-    data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=list(LABEL_FIELDS))
-    missing = [name for name in LABEL_FIELDS if name not in data.keys()]
-    if missing:
-        raise KeyError(
-            f"TransferQueue rows lack {', '.join(missing)}: the dataset rows must carry data_source and extra_info "
-            "(prepare them with `qwenlong-verl prepare`)"
-        )
+    data = get_fields(
+        batch,
+        LABEL_FIELDS,
+        "the dataset rows must carry data_source and extra_info (prepare them with `qwenlong-verl prepare`)",
+    )
     padding = [bool(tag.get("is_padding", False)) for tag in batch.tags]
     return sample_labels(
         uid=_as_list(data.get("uid")),

@@ -54,6 +54,7 @@ from qwenlong_verl.worker.algos.entropy_mask import AepoController, mask_negativ
 from qwenlong_verl.worker.algos.sample_labels import read_sample_labels
 from qwenlong_verl.worker.algos.task_norm import TaskLabels, provide_task_labels
 from qwenlong_verl.worker.sections import qwenlong_section
+from qwenlong_verl.worker.transfer import get_fields
 
 logger = logging.getLogger(__name__)
 
@@ -129,13 +130,12 @@ class LongContextAlgoStages:
     def _mask_negative_gradients(self, batch, metrics: dict) -> None:
         """Zero the advantages of the tokens that clipping / AEPO drop, in TransferQueue, before the update."""
         cfg = self.algos_config
-        data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=list(MASK_FIELDS))
-        missing = [name for name in MASK_FIELDS if name not in data.keys()]
-        if missing:
-            raise RuntimeError(
-                f"qwenlong.algos negative-gradient masking needs {', '.join(missing)} in TransferQueue; token "
-                "entropy comes from veRL's old-log-prob stage, which algorithm.rollout_correction.bypass_mode skips"
-            )
+        data = get_fields(
+            batch,
+            MASK_FIELDS,
+            "qwenlong.algos negative-gradient masking needs them; token entropy comes from veRL's old-log-prob "
+            "stage, which algorithm.rollout_correction.bypass_mode skips",
+        )
         nested_mask = data["response_mask"]
         padded = data.to_padded_tensor()
         outcome = mask_negative_gradients(

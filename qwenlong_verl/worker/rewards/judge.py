@@ -37,7 +37,7 @@ from typing import Any
 from cachetools import LRUCache
 
 from qwenlong_verl.common.errors import InputError
-from qwenlong_verl.common.openai_client import OpenAIClient, RequestError, first_choice, redact
+from qwenlong_verl.common.openai_client import OpenAIClient, RequestError, first_message, redact, text_field
 from qwenlong_verl.worker.rewards.keys import (
     ENV_API_KEY,
     ENV_MODEL,
@@ -84,9 +84,9 @@ class JudgeConfig:
     """Model name sent to the endpoints; empty = the first model each endpoint lists at ``/v1/models``."""
 
     max_concurrency: int = 64
-    """Requests in flight per endpoint, per process (not a total: each veRL reward worker has its own client).
-
-    So N reward workers may send up to N x this to one endpoint; a shared limit is not implemented."""
+    """Requests in flight per endpoint for the whole run. The ``qwenlong`` reward manager divides it among
+    veRL's ``reward.num_workers`` reward workers (each a process with its own client gets ``ceil(total /
+    workers)``); a client enforces what it is given, per endpoint, in its own process."""
 
     timeout_s: float = 30.0
     """Timeout of one HTTP request."""
@@ -265,7 +265,7 @@ class JudgeResult:
 
     error: str = ""
     """``""`` or a short code: ``timeout``, ``connect``, ``http_<status>``, ``bad_json``, ``no_choices``,
-    ``too_large``, ``no_verdict``, ``no_model``, ``budget``, ``error``."""
+    ``bad_reply``, ``bad_text``, ``too_large``, ``no_verdict``, ``no_model``, ``budget``, ``error``."""
 
     latency_s: float = 0.0
     """Wall time of this judgement (0 for a cache hit)."""
@@ -282,11 +282,51 @@ class JudgeStats:
     errors: dict[str, int] = field(default_factory=dict)
 
 
+HEALTH_INTERVAL_S = 60.0
+"""How often a client logs its health summary (on the first judgement after the interval)."""
+
+
+class JudgeHealth:
+    """A periodic INFO summary of one client's judgements, so a slow or dead judge shows in the logs whatever
+    trainer mode (or none: the reward used as a plain custom reward function) is running."""
+
+    def __init__(self, shown: str, interval_s: float | None = None):
+        self.shown = shown
+        self.interval_s = HEALTH_INTERVAL_S if interval_s is None else interval_s
+        self._reset(time.monotonic())
+
+    def _reset(self, now: float) -> None:
+        self.since, self.calls, self.cached, self.latency_s = now, 0, 0, 0.0
+        self.errors: dict[str, int] = {}
+
+    def observe(self, result: JudgeResult) -> None:
+        self.calls += 1
+        self.cached += result.cached
+        self.latency_s += result.latency_s
+        if result.error:
+            self.errors[result.error] = self.errors.get(result.error, 0) + 1
+        now = time.monotonic()
+        if now - self.since >= self.interval_s:
+            asked = self.calls - self.cached
+            failed = sum(self.errors.values())
+            codes = ", ".join(f"{code} {n}" for code, n in sorted(self.errors.items()))
+            logger.info(
+                "LLM judge %s, last %.0f s: %d judgements (%d from cache), %d failed%s, mean latency %.2f s",
+                self.shown,
+                now - self.since,
+                self.calls,
+                self.cached,
+                failed,
+                f" ({codes})" if codes else "",
+                self.latency_s / asked if asked else 0.0,
+            )
+            self._reset(now)
+
+
 def _verdict_of(body: dict) -> float:
     """1.0 / 0.0 from a chat completion, or a :class:`RequestError` (an empty reply is retried, no verdict is not)."""
-    message = first_choice(body).get("message")
-    content = message.get("content") if isinstance(message, dict) else None
-    if not isinstance(content, str) or not content.strip():
+    content = text_field(first_message(body), "content")
+    if not content or not content.strip():
         raise RequestError("no_choices", "the judge replied with no content", retryable=True)
     verdict = parse_verdict(content)
     if verdict is None:
@@ -297,8 +337,8 @@ def _verdict_of(body: dict) -> float:
 class JudgeClient:
     """Judge requests of one event loop; get it with :func:`get_client`, never share it across loops.
 
-    Its concurrency limit holds per endpoint within this process only: veRL's reward workers each have
-    their own client, so the load an endpoint sees is the sum over workers.
+    Its concurrency limit holds per endpoint within this process: veRL's reward workers each have their own
+    client, which is why the reward manager hands each worker its share of the configured total.
     """
 
     def __init__(self, config: JudgeConfig):
@@ -317,11 +357,17 @@ class JudgeClient:
             max_concurrency=config.max_concurrency,
         )
         self._cache: LRUCache | None = LRUCache(maxsize=config.cache_size) if config.cache_size else None
+        self.health = JudgeHealth(", ".join(e.shown for e in self.http.endpoints))
         self._inflight: dict[tuple[str, str, str], asyncio.Future] = {}
         self._lifetime = None  # async generator that closes this client when its loop shuts down
 
     async def judge(self, question: str, prediction: str, gold: str) -> JudgeResult:
         """Ask whether ``prediction`` answers ``question`` like ``gold``; never raises (except cancellation)."""
+        result = await self._judge(question, prediction, gold)
+        self.health.observe(result)
+        return result
+
+    async def _judge(self, question: str, prediction: str, gold: str) -> JudgeResult:
         start = time.perf_counter()
         key = (question or "", prediction, gold)
         cached = self._cache.get(key) if self._cache is not None else None

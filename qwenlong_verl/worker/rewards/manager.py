@@ -5,7 +5,8 @@ does (``reward.reward_kwargs``) and behaves like it, with three differences:
 
 * without a custom ``reward.custom_reward_function`` it scores with our async hybrid scorer
   (:func:`qwenlong_verl.worker.rewards.compute_score_async`), passing it the ``judge_*`` keys of
-  ``reward.reward_kwargs``;
+  ``reward.reward_kwargs``, with ``judge_max_concurrency`` divided among veRL's ``reward.num_workers`` reward
+  workers (:func:`judge_share`), so the configured limit is what one judge endpoint sees in total;
 * ``format_penalty`` (default 0 = off) is subtracted when the response has no extractable answer: an
   unfinished think block, nothing after ``</think>``, an empty ``\\boxed{}`` / "Answer:", or a long
   answer section with no answer marker (see :mod:`qwenlong_verl.worker.rewards.extract`);
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -130,6 +132,17 @@ class QwenLongRewardConfig(BaseConfig):
         return min(-(response_length - expected) / buffer.len * buffer.penalty_factor, 0.0)
 
 
+def judge_share(judge_kwargs: Mapping[str, Any], num_workers: Any) -> dict[str, Any]:
+    """The judge settings of one of veRL's ``num_workers`` reward workers: ``judge_max_concurrency`` is a total
+    per endpoint for the whole run, so each worker (a process with its own client) gets ``ceil(total / workers)``,
+    at least 1."""
+    workers = int(num_workers or 1)
+    if workers < 1:
+        raise ValueError(f"reward.num_workers must be >= 1, got {num_workers!r}")
+    total = judge_kwargs.get("judge_max_concurrency", JudgeConfig.max_concurrency)
+    return {**judge_kwargs, "judge_max_concurrency": max(1, math.ceil(total / workers))}
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, DictConfig | ListConfig):
         return OmegaConf.to_container(value, resolve=True)
@@ -155,7 +168,8 @@ class QwenLongRewardManager(RewardManagerBase):
         self.reward_model_tokenizer = reward_model_tokenizer
         self.uses_hybrid = compute_score is None or _is_verl_default(compute_score)
         if self.uses_hybrid:
-            self.compute_score = functools.partial(compute_score_async, **self.settings.judge_kwargs)
+            judge_kwargs = judge_share(self.settings.judge_kwargs, config.reward.get("num_workers", None))
+            self.compute_score = functools.partial(compute_score_async, **judge_kwargs)
         self.is_async_reward_score = self.uses_hybrid or inspect.iscoroutinefunction(
             getattr(compute_score, "func", compute_score)
         )

@@ -6,6 +6,7 @@ with the builtin tokenizer; ``prepare`` later counts the exact templated length 
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 
@@ -25,10 +26,17 @@ _HEADING_TOKENS = 6
 
 def target_tokens(index: int, n: int, min_tokens: int, max_tokens: int, seed: int) -> int:
     """Length target of example ``index``: stratified over ``[min_tokens, max_tokens]`` so lengths cover it evenly."""
-    strata = list(range(n))
-    random.Random(f"strata:{seed}:{n}").shuffle(strata)
+    strata = _strata(n, seed)
     jitter = random.Random(f"jitter:{seed}:{index}").random()
     return int(min_tokens + (max_tokens - min_tokens) * (strata[index] + jitter) / n)
+
+
+@functools.lru_cache(maxsize=2)
+def _strata(n: int, seed: int) -> tuple[int, ...]:
+    """The shuffled strata of a run, made once per run rather than once per example (which was O(n²))."""
+    strata = list(range(n))
+    random.Random(f"strata:{seed}:{n}").shuffle(strata)
+    return tuple(strata)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 from qwenlong_verl.common.errors import InputError
 from qwenlong_verl.common.files import atomic_writer
 from qwenlong_verl.common.tasks import TASKS, normalize_task
+from qwenlong_verl.driver.data.schema import check_count
 from qwenlong_verl.driver.data.synth.example import generate_example
 from qwenlong_verl.driver.data.synth.length import MIN_TOKENS_FLOOR
 
@@ -52,12 +53,20 @@ def parse_tasks(tasks: str | Sequence[str] | None) -> tuple[str, ...]:
     return labels
 
 
+MAX_EXAMPLES = 1_000_000
+"""Most examples one run writes (``--n``): more is a typo, not a data set (a million 60K-token examples is
+~240 GB)."""
+
+MAX_TOKENS = 4_000_000
+"""Longest target input (``--max-tokens``): four million tokens, past the longest context QwenLong-L1.5's memory
+agent trains on; ``2000000000`` would try to hold gigabytes of one document."""
+
+
 def check_args(n: int, min_tokens: int, max_tokens: int) -> None:
-    """Fail before generating anything, with the CLI flag named."""
-    if n < 1:
-        raise SynthError(f"--n must be at least 1, got {n}")
-    if min_tokens < MIN_TOKENS_FLOOR:
-        raise SynthError(f"--min-tokens must be at least {MIN_TOKENS_FLOOR} (a question's documents need that much)")
+    """Fail before generating anything, with the CLI flag and its limit named."""
+    check_count("--n", n, 1, MAX_EXAMPLES, error=SynthError)
+    check_count("--min-tokens", min_tokens, MIN_TOKENS_FLOOR, MAX_TOKENS, error=SynthError)
+    check_count("--max-tokens", max_tokens, MIN_TOKENS_FLOOR, MAX_TOKENS, error=SynthError)
     if max_tokens < min_tokens:
         raise SynthError(f"--max-tokens ({max_tokens}) must not be smaller than --min-tokens ({min_tokens})")
 

@@ -1,7 +1,9 @@
 """The generic schema: any ``--bench NAME=FILE`` whose NAME is not a registered benchmark.
 
-Golds go through the same rules as prepared training rows (:func:`~qwenlong_verl.driver.data.schema.canonical_gold`),
-so a user's own file is scored like training data.
+It is the raw record schema of ``prepare``, ``synth`` and ``sft-data`` (``documents`` as texts or ``{title, text}``
+objects, joined by the same :func:`~qwenlong_verl.driver.data.template.join_documents`), so one file feeds training
+and evaluation. Golds go through the same rules as prepared training rows
+(:func:`~qwenlong_verl.driver.data.schema.canonical_gold`), so a user's own file is scored like training data.
 """
 
 from __future__ import annotations
@@ -10,17 +12,28 @@ from collections.abc import Mapping
 from typing import Any
 
 from qwenlong_verl.common.tasks import CHOICE, NUMERIC, QA, UnknownTaskError, normalize_task
+from qwenlong_verl.driver.data.template import join_documents
 from qwenlong_verl.driver.eval.benchmarks.item import EvalItem
 from qwenlong_verl.driver.eval.benchmarks.rows import BenchmarkSpec, RowContext, gold_text, native_id
 
 
-def _generic(row: Mapping[str, Any], ctx: RowContext) -> EvalItem:
+def _document(row: Mapping[str, Any]) -> str | None:
+    """The text of ``documents`` (texts or ``{title, text}`` objects, as ``prepare`` joins them), ``document`` or
+    ``context`` (a string or a list of strings); None when there is none."""
+    docs = row.get("documents")
+    if isinstance(docs, list) and docs and all(isinstance(d, (str, Mapping)) for d in docs):
+        return join_documents(docs)
     document = row.get("document", row.get("context"))
     if isinstance(document, list) and all(isinstance(d, str) for d in document):
         document = "\n".join(document)
-    if not isinstance(document, str) or not document.strip():
+    return document if isinstance(document, str) else None
+
+
+def _generic(row: Mapping[str, Any], ctx: RowContext) -> EvalItem:
+    document = _document(row)
+    if not document or not document.strip():
         raise ctx.error(
-            "missing field 'document' (or 'context'): a string or list of strings",
+            "missing field 'documents' (or 'document' / 'context'): texts or {title, text} objects",
             f"generic rows need: {ctx.spec.fields}",
         )
     question = ctx.field(row, "question")
@@ -66,7 +79,7 @@ def _generic(row: Mapping[str, Any], ctx: RowContext) -> EvalItem:
 GENERIC = BenchmarkSpec(
     name="generic",
     parse=_generic,
-    fields="document or context (str | list[str]), question (str), answer (str | number) or answers (list); "
+    fields="documents (list of str or {title, text}), document or context (str | list[str]), question (str), answer (str | number) or answers (list); "
     "optional id, task (numeric|choice|qa), choices (list[str] or {letter: text}), data_source, subset",
     download="your own file (use --bench NAME=FILE with a NAME that is not a registered benchmark)",
 )

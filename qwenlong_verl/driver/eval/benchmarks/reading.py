@@ -5,38 +5,39 @@ Each row comes with its line (jsonl) or row number, so every later error can say
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from qwenlong_verl.driver.data.schema import RowError, read_json_file, read_json_lines, text_problem
 from qwenlong_verl.driver.eval.benchmarks.item import BenchmarkFormatError
 
 SUPPORTED_SUFFIXES = (".jsonl", ".json", ".parquet")
 
 
 def read_rows(path: Path) -> Iterator[tuple[int, str, Any]]:
-    """(line or row number, ``"line"`` or ``"row"``, row) for one supported file."""
+    """(line or row number, ``"line"`` or ``"row"``, row) for one supported file.
+
+    jsonl is read as bytes, one line at a time: a line that is not UTF-8 JSON (undecodable bytes, a lone surrogate,
+    more than 256 MiB) fails with ``file:line`` and what to do, and a UTF-16 file with one error naming the
+    encoding, not with a traceback.
+    """
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        with path.open(encoding="utf-8") as f:
-            for number, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    yield number, "line", json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise BenchmarkFormatError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+        for number, row in read_json_lines(path, error=BenchmarkFormatError):
+            if isinstance(row, RowError):
+                raise BenchmarkFormatError(row.at(f"{path}:{number}"))
+            yield number, "line", row
     elif suffix == ".json":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise BenchmarkFormatError(f"{path}: not valid JSON ({exc})") from None
+        data = read_json_file(path, error=BenchmarkFormatError)
         if isinstance(data, Mapping) and isinstance(data.get("data"), list):
             data = data["data"]
         if not isinstance(data, list):
             raise BenchmarkFormatError(f"{path}: expected a JSON list of rows (or {{'data': [...]}})")
         for number, row in enumerate(data, start=1):
+            problem = text_problem(row)
+            if problem:
+                raise BenchmarkFormatError(f"{path} row {number}: field {problem[0]!r}: {problem[1]}")
             yield number, "row", row
     elif suffix == ".parquet":
         import pyarrow.parquet as pq

@@ -2,5 +2,4 @@
 # smoke_1gpu plus a 1.5B LLM judge at an OpenAI-compatible URL (start the judge server first, see the YAML).
 # Extra arguments go to `qwenlong-verl train`.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-exec qwenlong-verl train recipes/smoke_1gpu_judge.yaml "$@"
+exec qwenlong-verl train smoke_1gpu_judge "$@"

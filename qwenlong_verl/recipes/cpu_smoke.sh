@@ -2,5 +2,4 @@
 # Real training on the CPU: tiny random Qwen2, two phases x 2 steps, the whole QwenLong recipe (docs/cpu.md).
 # Extra arguments go to `qwenlong-verl train` (e.g. --output-dir DIR).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-exec qwenlong-verl train recipes/cpu_smoke.yaml "$@"
+exec qwenlong-verl train cpu_smoke "$@"

@@ -2,5 +2,4 @@
 # QwenLong-L1.5 setting: 3 phases 20K/12K -> 60K/20K -> 120K/50K, task balance, task-norm advantage, AEPO.
 # Run on the Ray head node; extra arguments go to `qwenlong-verl train`.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-exec qwenlong-verl train recipes/qwenlong_l15_aepo.yaml "$@"
+exec qwenlong-verl train qwenlong_l15_aepo "$@"

@@ -2,5 +2,4 @@
 # The first run to try: a 0.5B model on one GPU, 4K -> 8K input, a few steps per phase.
 # Extra arguments go to `qwenlong-verl train`.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-exec qwenlong-verl train recipes/smoke_1gpu.yaml "$@"
+exec qwenlong-verl train smoke_1gpu "$@"

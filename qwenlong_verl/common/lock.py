@@ -1,0 +1,61 @@
+"""An exclusive lock on a folder, so two ``qwenlong-verl`` processes never write the same run at once.
+
+An ``flock`` on a lock file inside the folder: the kernel drops it when the holder dies (even by SIGKILL), so a
+crashed run never leaves a stale lock. The holder writes its pid into the file, and a refused process names it.
+The file itself stays (removing a flock'ed file races with the next holder); it holds no state.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from qwenlong_verl.common.errors import QwenLongError, RunFailed
+
+
+class FolderLocked(RunFailed):
+    """Another process holds the folder's lock; the message names the folder and its pid."""
+
+
+class FolderLock:
+    """``with FolderLock(folder, ".eval.lock", "qwenlong-verl eval"):`` -- fail at once when another holds it.
+
+    ``error`` is the exception class raised when the lock is taken (a command's own :class:`QwenLongError`)."""
+
+    def __init__(self, folder: str | Path, lock_name: str, what: str, error: type[QwenLongError] = FolderLocked):
+        self.folder = Path(folder)
+        self.path = self.folder / lock_name
+        self.what = what
+        self.error = error
+        self.fd: int | None = None
+
+    def holder(self) -> str:
+        """The pid the holder wrote, or ``?`` (it may not have written it yet)."""
+        try:
+            text = self.path.read_text().strip()
+        except OSError:
+            return "?"
+        return text if text.isdigit() else "?"
+
+    def __enter__(self) -> FolderLock:
+        import fcntl
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by children (PEP 446)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise self.error(
+                f"another `{self.what}` is running on {self.folder} (pid {self.holder()} holds {self.path}); "
+                "wait for it to finish or stop it"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None

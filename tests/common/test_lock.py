@@ -1,0 +1,54 @@
+"""The folder lock shared by ``train`` and ``eval``: exclusive across processes, gone when its holder dies."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from qwenlong_verl.common.errors import RunFailed
+from qwenlong_verl.common.lock import FolderLock, FolderLocked
+
+HOLD = (
+    "import sys, time\n"
+    "from qwenlong_verl.common.lock import FolderLock\n"
+    "with FolderLock(sys.argv[1], '.x.lock', 'holder'):\n"
+    "    print('held', flush=True)\n"
+    "    time.sleep(60)\n"
+)
+
+
+def test_another_process_is_refused_at_once_naming_folder_and_pid_until_it_dies(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        start = time.monotonic()
+        with pytest.raises(FolderLocked) as caught:
+            with FolderLock(tmp_path, ".x.lock", "qwenlong-verl eval"):
+                pass
+        assert time.monotonic() - start < 1.0  # at once, no waiting
+        message = str(caught.value)
+        assert isinstance(caught.value, RunFailed) and "\n" not in message
+        assert f"another `qwenlong-verl eval` is running on {tmp_path} (pid {holder.pid} " in message
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(10)
+        with FolderLock(tmp_path, ".x.lock", "qwenlong-verl eval") as lock:  # the kernel dropped it
+            assert (tmp_path / ".x.lock").read_text() == f"{os.getpid()}\n" and lock.fd is not None
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait(10)
+
+
+def test_the_error_class_is_the_callers(tmp_path):
+    class Mine(RunFailed):
+        pass
+
+    with FolderLock(tmp_path / "new", ".l", "a"):
+        with pytest.raises(Mine, match="another `b` is running"):
+            with FolderLock(tmp_path / "new", ".l", "b", error=Mine):
+                pass
