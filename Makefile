@@ -34,7 +34,7 @@ test: install
 
 # The inner loop: no subprocess-heavy or end-to-end tests (marked slow, or under tests/e2e/).
 test-fast: install
-	$(PY) -m pytest -q -m "not slow" --ignore=tests/e2e $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n auto -m "not slow" --ignore=tests/e2e $(PYTEST_ARGS)
 
 demo: install
 	$(VENV)/bin/qwenlong-verl doctor

@@ -26,3 +26,11 @@ def transfer_queue():
     tq.close()
     if started:
         ray.shutdown()
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test that runs the real CLI in a fresh interpreter pays veRL's import (seconds each): it is slow, and
+    `make test-fast` leaves it out."""
+    for item in items:
+        if "cli" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

@@ -47,9 +47,14 @@ _CREDENTIALS = re.compile(r"(?<=://)([^/@\s:]*):[^/\s]*@")
 """``user:password@`` after a scheme; the password runs to the last ``@`` before the host (it may hold one)."""
 
 
+_TOKEN = re.compile(r"(?<=://)[^/@\s:]+@")
+"""A bare ``token@`` (a credential given as the user name alone) after a scheme."""
+
+
 def redact(text: str) -> str:
-    """``http://user:secret@host`` -> ``http://user:***@host``, wherever URLs occur in ``text``."""
-    return _CREDENTIALS.sub(r"\1:***@", str(text))
+    """``http://user:secret@host`` -> ``http://user:***@host`` and ``http://token@host`` -> ``http://***@host``,
+    wherever URLs occur in ``text``."""
+    return _TOKEN.sub("***@", _CREDENTIALS.sub(r"\1:***@", str(text)))
 
 
 class RequestError(Exception):

@@ -15,7 +15,6 @@ Scoring uses :func:`qwenlong_verl.worker.rewards.compute_score_async`, exactly l
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from qwenlong_verl.common.aio import for_each
 from qwenlong_verl.common.errors import InputError
 from qwenlong_verl.common.files import atomic_writer, refuse_overwriting
 from qwenlong_verl.common.tasks import task_of
@@ -144,33 +144,20 @@ async def score_each(
     from qwenlong_verl.worker.rewards.hybrid import compute_score_async
     from qwenlong_verl.worker.rewards.judge import close_clients
 
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for index in range(len(samples)):
-        queue.put_nowait(index)
+    async def one(index: int) -> None:
+        sample = samples[index]
+        try:
+            outcome = await compute_score_async(
+                sample.data_source, sample.response, sample.ground_truth, dict(sample.extra_info), **judge_kwargs
+            )
+        except Exception as exc:  # a scorer bug in one sample must not cost the others
+            logger.warning("scoring sample %d raised %s: %s", index, type(exc).__name__, exc)
+            outcome = exc
+        on_done(index, outcome)
 
-    async def worker() -> None:
-        while True:
-            try:
-                index = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            sample = samples[index]
-            try:
-                outcome = await compute_score_async(
-                    sample.data_source, sample.response, sample.ground_truth, dict(sample.extra_info), **judge_kwargs
-                )
-            except Exception as exc:  # a scorer bug in one sample must not cost the others
-                logger.warning("scoring sample %d raised %s: %s", index, type(exc).__name__, exc)
-                outcome = exc
-            on_done(index, outcome)
-
-    workers = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(samples))))]
     try:
-        await asyncio.gather(*workers)
+        await for_each(range(len(samples)), one, concurrency)
     finally:
-        for task in workers:
-            task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
         await close_clients()
 
 

@@ -119,6 +119,7 @@ def kill_loop(seconds: float, script: str, target: Path, check, max_delay: float
     return rounds
 
 
+@pytest.mark.slow
 def test_a_file_is_old_or_new_whole_after_sigkill_at_random_moments(tmp_path):
     target = tmp_path / "out.txt"
     target.write_text("initial")
@@ -138,6 +139,7 @@ def test_a_file_is_old_or_new_whole_after_sigkill_at_random_moments(tmp_path):
     assert any(torn_writes) and len(seen) > 2, (torn_writes, seen)  # kills landed inside writes and between them
 
 
+@pytest.mark.slow
 def test_a_folder_is_swapped_whole_after_sigkill_and_recovered(tmp_path):
     target = tmp_path / "report"
     target.mkdir()
@@ -340,6 +342,7 @@ def _prepared_whole(out: Path) -> tuple[int, ...]:
     return tuple(stats["phases"])
 
 
+@pytest.mark.slow
 def test_prepare_killed_mid_write_leaves_the_previous_output_or_the_new_one(tmp_path):
     from qwenlong_verl.driver.data.prepare import prepare
 

@@ -180,3 +180,12 @@ def test_judge_eval_and_client_import_neither_verl_nor_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
+
+
+def test_redact_hides_passwords_and_bare_tokens():
+    from qwenlong_verl.common.openai_client import redact
+
+    assert redact("http://user:pw@host:8/v1") == "http://user:***@host:8/v1"
+    assert redact("https://a:b@c@h/x") == "https://a:***@h/x"  # a password holding an @
+    assert redact("judge at http://sk-TOKEN123@judge:8000 failed") == "judge at http://***@judge:8000 failed"
+    assert redact("http://plain:8000/v1 and http://h/x") == "http://plain:8000/v1 and http://h/x"

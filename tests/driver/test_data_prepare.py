@@ -157,6 +157,7 @@ def test_indices_are_input_positions_and_do_not_move_with_phases(inputs, tmp_pat
     assert len(second.phase_files) == 1
 
 
+@pytest.mark.slow
 def test_deterministic_bytes_in_process_and_with_a_process_pool(inputs, tmp_path):
     one = prepare(inputs, str(tmp_path / "one"), phases=PHASES, workers=1, batch_size=2)
     two = prepare(inputs, str(tmp_path / "two"), phases=PHASES, workers=2, batch_size=2)

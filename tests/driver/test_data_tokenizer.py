@@ -55,6 +55,7 @@ def test_veRL_loads_the_builtin_path_and_counts_the_same():
     assert theirs.pad_token_id == ours.pad_token_id
 
 
+@pytest.mark.slow
 def test_shipped_files_are_small_and_exactly_what_the_build_script_produces(tmp_path):
     shipped = Path(builtin_tokenizer_path())
     files = sorted(p.name for p in shipped.iterdir())

@@ -215,9 +215,11 @@ def test_cancelled_run_keeps_finished_rows_and_resumes_the_rest(tmp_path):
         with JsonlAppender(path) as sink:
             stats = asyncio.run(generate(rest, cfg, sink.append))
         assert stats.ok == len(rest)
-        assert sorted((c.item_id, c.k) for c in server.calls_snapshot()[before:]) == sorted(
-            (r.item_id, r.k) for r in rest
-        )
+        after = [(c.item_id, c.k) for c in server.calls_snapshot()[before:]]
+        # each unfinished sample drawn again; a request cancelled in flight may reach the server late (at most
+        # one per worker), but nothing finished is drawn twice
+        assert set(after) == {(r.item_id, r.k) for r in rest}
+        assert len(after) - len(rest) <= cfg.concurrency
     assert sorted((r["id"], r["k"]) for r in read_jsonl(path)) == sorted((i, 0) for i in prompts)
 
 

@@ -124,6 +124,7 @@ def test_multi_node_command_uses_c10d_rendezvous(tmp_path):
     assert p.command[:5] == ["torchrun", "--nnodes=4", "--nproc_per_node=8", "--rdzv_backend=c10d", "--rdzv_id=warm"]
 
 
+@pytest.mark.slow
 def test_verl_sft_entry_point_composes_the_same_config(tmp_path):
     """The printed command, run through veRL's own `sft_trainer` main (Hydra `--cfg job`), gives plan's config."""
     p = plan(tmp_path, {"engine.ulysses_sequence_parallel_size": 2, "optim.lr": 3e-6})

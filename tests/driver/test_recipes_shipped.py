@@ -73,6 +73,7 @@ def test_launcher_runs_from_any_directory(tmp_path):
 @pytest.mark.parametrize(
     "name, launched", [("smoke_1gpu", "-m verl.trainer.main_ppo"), ("sft_warmup", "-m verl.trainer.sft_trainer")]
 )
+@pytest.mark.slow
 def test_launcher_dry_run_through_the_real_train_command(tmp_path, name, launched):
     """`<name>.sh --dry-run` = `qwenlong-verl train <name> --dry-run`: every phase planned, nothing launched."""
     out = subprocess.run(
@@ -92,6 +93,7 @@ def test_launcher_dry_run_through_the_real_train_command(tmp_path, name, launche
 # ----------------------------------------------------------------------------- what each recipe promises
 
 
+@pytest.mark.slow
 def test_every_rl_phase_fits_its_micro_batch_token_budget():
     """veRL asserts at run time that one sequence fits a dynamic micro-batch (per-GPU budget x Ulysses SP)."""
     for path in RECIPES:

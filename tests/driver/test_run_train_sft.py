@@ -50,6 +50,7 @@ def sft_recipe(tmp_path):
     return load_recipe(path)
 
 
+@pytest.mark.slow
 def test_train_runs_sft_and_hands_off_to_rl(sft_recipe, tmp_path, monkeypatch):
     log = tmp_path / "launches.jsonl"
     monkeypatch.setenv("STANDIN_LOG", str(log))

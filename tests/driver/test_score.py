@@ -60,10 +60,17 @@ def test_score_rules_only_and_unreachable_judge(cli, tmp_path):
     out = cli("score", "--input", str(responses), "--no-judge", env={"QWENLONG_JUDGE_URLS": "http://127.0.0.1:9"})
     assert out.returncode == 0, out.stderr
     assert "judge: off (rules only)" in out.stdout
-    out = cli("score", "--input", str(responses), "--judge-url", "http://127.0.0.1:9", "--judge-timeout", "1")
-    assert out.returncode == 0, out.stderr  # judge failures fall back to the rule score
+    dead = ("--judge-url", "http://user:pw@127.0.0.1:9", "--judge-timeout", "1")
+    out = cli("score", "--input", str(responses), "--output", str(tmp_path / "scored.jsonl"), *dead)
+    # a judge that answers none of its calls: the rule scores are written and shown, but the command fails
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "answered none of its 3 calls" in out.stderr and "--allow-judge-failures" in out.stderr
+    assert "pw" not in out.stdout + out.stderr and (tmp_path / "scored.jsonl").is_file()
     all_row = next(r for r in out.stdout.splitlines() if "all" in r and r.count("│") >= 9)
     assert [c.strip() for c in all_row.split("│")[2:-1]][5] == "3"  # three judge errors, counted
+    out = cli("score", "--input", str(responses), "--allow-judge-failures", *dead)
+    assert out.returncode == 0, out.stderr  # told so: judge failures fall back to the rule score
+    assert "answered none" in out.stdout
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from qwenlong_verl.common.errors import RunFailed
 from qwenlong_verl.driver.cli.args import Flag
 from qwenlong_verl.driver.cli.command import command, console
 from qwenlong_verl.driver.cli.judge import JUDGE_FLAGS, JudgeArgs
@@ -24,6 +25,9 @@ class ScoreArgs:
 
     no_judge: bool = False
     """Rules only, even if a judge is configured."""
+
+    allow_judge_failures: bool = False
+    """Exit 0 even when a configured judge answered none of the calls (the scores are then rule-only)."""
 
 
 @command(
@@ -83,4 +87,13 @@ def run_score(args: ScoreArgs) -> int:
     if args.output:
         write_results(args.output, rows, results)
         console().print(f"results written to {escape(args.output)}")
+    total = summary.get("all")
+    if total is not None and total.judge_calls and total.judge_errors == total.judge_calls:
+        message = (
+            f"the judge ({where}) answered none of its {total.judge_calls:,} calls, so every score above is the "
+            "rule's alone; check the judge, or pass --allow-judge-failures to accept rule-only scores"
+        )
+        if not args.allow_judge_failures:
+            raise RunFailed(message)
+        console().print(f"warning: {escape(message)}")
     return 0

@@ -176,6 +176,34 @@ class PrepareStats:
 # ----------------------------------------------------------------------------- reading
 
 
+def each_example(
+    inputs: Sequence[str | Path],
+    max_chars: int | None,
+    problems: list[Problem],
+    build: Callable[[Mapping[str, Any], Example, str, int], Any],
+) -> Iterator[tuple[int, str, int, Any]]:
+    """Every source row parsed into an :class:`Example` and handed to ``build(record, example, path, row)``;
+    yields ``(index, path, row, built)``, ``index`` counting every row read. A bad row — unreadable, malformed,
+    too long for ``max_chars``, or refused by ``build`` with a ``RowError`` / ``ValueError`` — is added to
+    ``problems`` and skipped: the one reading loop of ``prepare`` and ``sft-data``."""
+    rows_read = 0
+    for path in inputs:
+        for row, record in read_records(path):
+            index = rows_read
+            rows_read += 1
+            try:
+                if isinstance(record, RowError):
+                    raise record
+                built = build(record, parse_record(record, str(path), row, max_chars), str(path), row)
+            except RowError as err:
+                problems.append(Problem.from_error(err))
+                continue
+            except ValueError as err:  # template refusals the schema does not catch
+                problems.append(Problem(str(path), row, "prompt", "invalid", str(err)))
+                continue
+            yield index, str(path), row, built
+
+
 def read_records(path: str | Path) -> Iterator[tuple[int, Any]]:
     """``(row, record)`` for each record of a jsonl / json / parquet file; ``row`` is 1-based (jsonl: the line).
 
@@ -342,35 +370,19 @@ def prepare(
     problems: list[Problem] = []
     examples: list[tuple[int, Example]] = []
     seen_ids: dict[str, tuple[str, int]] = {}
-    rows_read = 0
-    for path in inputs:
-        for row, record in read_records(path):
-            index = rows_read
-            rows_read += 1
-            try:
-                if isinstance(record, RowError):
-                    raise record
-                example = parse_record(record, str(path), row, max_chars)
-                del record  # a 50 MB document is held once, by the example
-                if example.source_id in seen_ids:
-                    first = seen_ids[example.source_id]
-                    raise RowError(
-                        str(path),
-                        row,
-                        "id",
-                        f"duplicate id {example.source_id!r} (first at {first[0]} row {first[1]})",
-                        "duplicate_id",
-                    )
-                seen_ids[example.source_id] = (str(path), row)
-                messages = messages_of(example)
-            except RowError as err:
-                problems.append(Problem.from_error(err))
-                continue
-            except ValueError as err:  # template refusals not caught by the schema
-                problems.append(Problem(str(path), row, "prompt", "invalid", str(err)))
-                continue
-            example.prompt = messages
-            examples.append((index, example))
+
+    def unique_with_prompt(record: Mapping[str, Any], example: Example, path: str, row: int) -> Example:
+        if example.source_id in seen_ids:
+            first = seen_ids[example.source_id]
+            message = f"duplicate id {example.source_id!r} (first at {first[0]} row {first[1]})"
+            raise RowError(path, row, "id", message, "duplicate_id")
+        seen_ids[example.source_id] = (path, row)
+        example.prompt = messages_of(example)
+        return example
+
+    for index, _path, _row, example in each_example(inputs, max_chars, problems, unique_with_prompt):
+        examples.append((index, example))
+    rows_read = len(examples) + len(problems)  # every row read is either an example or a problem so far
 
     counts = count_tokens(
         [ex.prompt for _, ex in examples],

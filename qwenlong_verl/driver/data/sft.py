@@ -184,8 +184,8 @@ def convert(
     ``chat_template`` (Jinja text) replaces the tokenizer's template for counting and checking; training must
     then use the same text as ``model.custom_chat_template``.
     """
-    from qwenlong_verl.driver.data.prepare import Problem, max_token_chars, read_records
-    from qwenlong_verl.driver.data.schema import RowError, parse_record
+    from qwenlong_verl.driver.data.prepare import Problem, each_example, max_token_chars
+    from qwenlong_verl.driver.data.schema import RowError
 
     if not inputs:
         raise SftDataError("give at least one input file (--input FILE)")
@@ -220,26 +220,18 @@ def convert(
     rows: list[dict] = []
     origins: list[tuple[str, int]] = []
     problems: list = []
-    rows_read = 0
-    for path in inputs:
-        for row, record in read_records(path):
-            index = rows_read
-            rows_read += 1
-            try:
-                if isinstance(record, RowError):
-                    raise record
-                example = parse_record(record, str(path), row, max_chars)  # a 50 MB document: not tokenised
-                trace_field, raw_trace = find_trace(record) if traces else ("", None)
-                try:
-                    trace = clean_trace(raw_trace)
-                except ValueError as exc:
-                    raise RowError(str(path), row, trace_field, str(exc), "bad_trace") from None
-                rows.append(sft_row(example, index, trace))
-                origins.append((str(path), row))
-            except RowError as err:
-                problems.append(Problem.from_error(err))
-            except ValueError as err:  # template refusals the schema does not catch
-                problems.append(Problem(str(path), row, "prompt", "invalid", str(err)))
+
+    def with_trace(record: Mapping[str, Any], example, path: str, row: int):
+        trace_field, raw_trace = find_trace(record) if traces else ("", None)
+        try:
+            return example, clean_trace(raw_trace)
+        except ValueError as exc:
+            raise RowError(path, row, trace_field, str(exc), "bad_trace") from None
+
+    for index, path, row, (example, trace) in each_example(inputs, max_chars, problems, with_trace):
+        rows.append(sft_row(example, index, trace))
+        origins.append((path, row))
+    rows_read = len(rows) + len(problems)  # every row read is either a row or a problem so far
 
     lengths: list[int] = []
     if tok is not None:

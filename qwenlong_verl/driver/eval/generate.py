@@ -17,7 +17,6 @@ malformed body.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import random
@@ -26,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from qwenlong_verl.common.aio import for_each
 from qwenlong_verl.common.errors import InputError, RunFailed
 from qwenlong_verl.common.openai_client import (
     DEFAULT_MAX_BODY_BYTES,
@@ -293,34 +293,19 @@ async def generate(
     stats = GenerationStats(requested=len(requests))
     if not requests:
         return stats
-    queue: asyncio.Queue[SampleRequest] = asyncio.Queue()
-    for request in requests:
-        queue.put_nowait(request)
-
     async with config.client() as client:
         if check_model:
             await check_served_model(client, config.model)
 
-        async def worker() -> None:
-            while True:
-                try:
-                    request = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    return
-                row = await draw(client, config, request)
-                stats.retries += row["attempts"] - 1
-                if row["status"] == "ok":
-                    stats.ok += 1
-                else:
-                    stats.failed += 1
-                    stats.errors[row["error"]] = stats.errors.get(row["error"], 0) + 1
-                on_row(row)
+        async def one(request: SampleRequest) -> None:
+            row = await draw(client, config, request)
+            stats.retries += row["attempts"] - 1
+            if row["status"] == "ok":
+                stats.ok += 1
+            else:
+                stats.failed += 1
+                stats.errors[row["error"]] = stats.errors.get(row["error"], 0) + 1
+            on_row(row)
 
-        workers = [asyncio.create_task(worker()) for _ in range(min(config.concurrency, len(requests)))]
-        try:
-            await asyncio.gather(*workers)
-        finally:
-            for task in workers:
-                task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+        await for_each(requests, one, config.concurrency)
     return stats
