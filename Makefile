@@ -30,11 +30,11 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 test: install
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 # The inner loop: no subprocess-heavy or end-to-end tests (marked slow, or under tests/e2e/).
 test-fast: install
-	$(PY) -m pytest -q -n auto -m "not slow" --ignore=tests/e2e $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 2 -m "not slow" --ignore=tests/e2e $(PYTEST_ARGS)
 
 demo: install
 	$(VENV)/bin/qwenlong-verl doctor
