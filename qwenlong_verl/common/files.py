@@ -256,3 +256,18 @@ def _read_umask() -> int:
 
 _UMASK = _read_umask()
 """Read once at import (``os.umask`` can only be read by setting it, which is not thread-safe later)."""
+
+
+def input_problem(paths: Iterable[str | os.PathLike]) -> str | None:
+    """Why some of ``paths`` cannot be read as input files (a folder, or nothing there), or ``None``: one
+    sentence that says which and what to do."""
+    folders = [str(p) for p in paths if Path(p).is_dir()]
+    missing = [str(p) for p in paths if not Path(p).exists()]
+    parts = []
+    if folders:
+        parts.append(
+            f"{', '.join(folders)} {'is a folder' if len(folders) == 1 else 'are folders'}; name the file(s) in it"
+        )
+    if missing:
+        parts.append(f"input file(s) not found: {', '.join(missing)}")
+    return "; ".join(parts) or None

@@ -47,7 +47,7 @@ from qwenlong_verl.common.names import TRAINER_MODE
 from qwenlong_verl.driver.data.tokenizer import BUILTIN
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_KEY_RE = re.compile(r"^[\w.+-]+$")
+_KEY_RE = re.compile(r"[\w.+-]+")
 
 TINY_MODELS = {"tiny": False, "tiny-answers": True}
 """``model_path`` names that ``train`` materialises with ``qwenlong-verl tiny-model`` (value: the answers variant)
@@ -294,7 +294,7 @@ def _build(cls, data: Any, where: str, source: str) -> dict[str, Any]:
         hints = []
         for key in unknown:
             close = difflib.get_close_matches(str(key), known, n=1)
-            shown = key if isinstance(key, str) and _KEY_RE.match(key) else repr(key)  # one line, whatever the key
+            shown = key if isinstance(key, str) and _KEY_RE.fullmatch(key) else repr(key)  # one line, whatever the key
             hints.append(f"{where + '.' if where else ''}{shown}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise RecipeError(f"{source}: unknown key(s): {', '.join(hints)}; allowed: {', '.join(known)}")
     types_of = typing.get_type_hints(cls)

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from qwenlong_verl.common.aio import for_each
 from qwenlong_verl.common.errors import InputError
-from qwenlong_verl.common.files import atomic_writer, refuse_overwriting
+from qwenlong_verl.common.files import atomic_writer, input_problem, refuse_overwriting
 from qwenlong_verl.common.tasks import task_of
 from qwenlong_verl.driver.data.schema import RowError, is_gold_value, read_json_lines
 
@@ -66,8 +66,9 @@ def load_rows(path: str | Path) -> list[ScoreRow]:
     """Read and check every line of ``path`` (as bytes, one line at a time); raises :class:`ScoreInputError`
     naming the first bad line and how many there are, so nothing is scored from a file with bad lines."""
     path = Path(path)
-    if not path.is_file():
-        raise ScoreInputError(f"{path}: no such file; pass a JSONL file with one response per line")
+    problem = input_problem([path])
+    if problem:
+        raise ScoreInputError(f"{problem}; pass a JSONL file with one response per line")
     rows: list[ScoreRow] = []
     bad: list[str] = []
     for number, raw in read_json_lines(path, error=ScoreInputError):

@@ -450,3 +450,12 @@ def test_an_output_that_cannot_be_written_is_a_one_line_input_error(tmp_path):
             action()
         assert isinstance(err.value, InputError) and "\n" not in str(err.value)
     assert (tmp_path / "a_file").read_text() == "x"
+
+
+def test_an_input_that_is_a_folder_or_absent_is_named(tmp_path):
+    from qwenlong_verl.common.files import input_problem
+
+    (tmp_path / "f.jsonl").write_text("{}\n")
+    assert input_problem([tmp_path / "f.jsonl"]) is None
+    assert input_problem([tmp_path]) == f"{tmp_path} is a folder; name the file(s) in it"
+    assert input_problem([tmp_path / "nope.jsonl"]) == f"input file(s) not found: {tmp_path / 'nope.jsonl'}"

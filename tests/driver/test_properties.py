@@ -17,9 +17,13 @@ from hypothesis import strategies as st
 from qwenlong_verl.common.errors import QwenLongError
 from qwenlong_verl.driver.data.schema import RowError, parse_record, read_json_lines
 
+# Derandomized: CI draws the same examples every run (a red build means a change broke them, not a new draw);
+# explore further by hand with a larger max_examples and derandomize off.
 SETTINGS = settings(
     max_examples=60,
     deadline=None,
+    derandomize=True,
+    database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 SLOW = settings(SETTINGS, max_examples=25)

@@ -140,10 +140,22 @@ def _comma_list(item: Callable[[str], Any]) -> Callable[[str], list]:
     return split
 
 
+def _ascii_int(text: str) -> int:
+    """An integer in ASCII digits: ``int()`` alone would also take ``'٣'`` or ``'1_000'``."""
+    if not re.fullmatch(r"[+-]?[0-9]+", text.strip()):
+        raise ValueError(text)
+    return int(text)
+
+
+_ascii_int.__name__ = "int"  # argparse names the type in its error: "invalid int value"
+
+
 def _scalar(tp: Any) -> Callable[[str], Any]:
     if typing.get_origin(tp) is typing.Literal:
         return type(typing.get_args(tp)[0])
-    if tp in (str, int, float, Path):
+    if tp is int:
+        return _ascii_int
+    if tp in (str, float, Path):
         return tp
     raise TypeError(f"no command-line form for a field of type {tp!r}; give it a Flag(parse=...)")
 

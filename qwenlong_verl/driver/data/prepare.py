@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from qwenlong_verl.common.errors import InputError
-from qwenlong_verl.common.files import atomic_folder, refuse_overwriting
+from qwenlong_verl.common.files import atomic_folder, input_problem, refuse_overwriting
 from qwenlong_verl.common.tasks import TASKS
 from qwenlong_verl.driver.data.schema import (
     Example,
@@ -350,9 +350,9 @@ def prepare(
     windows = parse_phases(phases)
     if not inputs:
         raise PrepareError("give at least one input file (--input FILE)")
-    missing = [str(p) for p in inputs if not Path(p).is_file()]
-    if missing:
-        raise PrepareError(f"input file(s) not found: {', '.join(missing)}")
+    problem = input_problem(inputs)
+    if problem:
+        raise PrepareError(problem)
     if Path(output_dir).exists() and not Path(output_dir).is_dir():
         raise PrepareError(f"--output-dir {output_dir} is a file; give a folder")
     try:

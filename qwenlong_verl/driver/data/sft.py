@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from qwenlong_verl.common.errors import InputError
-from qwenlong_verl.common.files import refuse_overwriting, write_with
+from qwenlong_verl.common.files import input_problem, refuse_overwriting, write_with
 from qwenlong_verl.driver.data.template import ANSWER_PHRASE
 
 logger = logging.getLogger(__name__)
@@ -189,9 +189,9 @@ def convert(
 
     if not inputs:
         raise SftDataError("give at least one input file (--input FILE)")
-    missing = [str(p) for p in inputs if not Path(p).is_file()]
-    if missing:
-        raise SftDataError(f"input file(s) not found: {', '.join(missing)}")
+    problem = input_problem(inputs)
+    if problem:
+        raise SftDataError(problem)
     if max_length is not None and (
         tokenizer is None or isinstance(max_length, bool) or not isinstance(max_length, int) or max_length <= 0
     ):
