@@ -47,13 +47,22 @@ def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "train"  # where `qwenlong-verl demo --out <parent>` trains
     env = {**os.environ, TRACE_ENV: str(out.parent / "trace.jsonl"), "PYTHONUNBUFFERED": "1"}
     tracker = out / "phase1" / "checkpoints" / "latest_checkpointed_iteration.txt"
+    metrics = out / "phase1" / "metrics.jsonl"
     first = _train(out, env)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and first.poll() is None:
-        if tracker.is_file() and tracker.read_text().strip() == "1":
+        # veRL logs a step after its checkpoint (and validation): kill once both are on disk, so step 1's line is
+        # the killed launch's to keep. A kill between the two loses that step's line, in every veRL logger alike.
+        if (
+            tracker.is_file()
+            and tracker.read_text().strip() == "1"
+            and metrics.is_file()
+            and metrics.read_text().strip()
+        ):
             break
-        time.sleep(0.5)
-    assert first.poll() is None, f"train ended before the kill: {(out.parent / 'run-train.log').read_text()[-3000:]}"
+        time.sleep(0.2)
+    log = out.parent / f"{out.name}-train.log"
+    assert first.poll() is None, f"train ended before the kill: {log.read_text()[-3000:]}"
     os.killpg(first.pid, signal.SIGKILL)
     first.wait(timeout=60)
     _stop_ray()
@@ -64,7 +73,7 @@ def run(tmp_path_factory):
         if second.poll() is None:
             os.killpg(second.pid, signal.SIGKILL)
         _stop_ray()
-    assert code == 0, (out.parent / "run-train.log").read_text()[-5000:]
+    assert code == 0, log.read_text()[-5000:]
     return out
 
 

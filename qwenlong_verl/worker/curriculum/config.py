@@ -41,7 +41,8 @@ class CurriculumConfig(BaseConfig):
     metrics_path: str = ""
     """Per-step metrics file the trainer appends to (veRL's file-logger lines ``{"step", "data"}``); empty:
     ``<trainer.default_local_dir>/metrics.jsonl``. Appended, never truncated: a resumed run keeps every attempt's
-    lines (veRL's own file logger reopens its file with "wb")."""
+    lines (veRL's own file logger reopens its file with "wb"). veRL logs a step after its checkpoint, so a kill
+    between the two loses that one step's line here as in every veRL logger; the resume goes on from the step after."""
 
     max_gen_batches: int = 10
     """Bound on DAPO refills in one step, in generation batches, when ``algorithm.filter_groups.max_num_gen_batches``
@@ -56,8 +57,8 @@ class CurriculumConfig(BaseConfig):
     """A rollout passes when that value is at least this; QwenLong rewards are 0/1, so 0.5 splits them."""
 
     task_balance: bool = False
-    """Draw prompt batches with an equal count of every task (QwenLong-L1.5); ``data.train_batch_size`` must be a
-    multiple of the number of tasks in the training data."""
+    """Draw prompt batches with an equal count of every task label (QwenLong-L1.5); when ``data.train_batch_size``
+    is not a multiple of the number of labels, the remainder's extra slots rotate over the labels."""
 
     seed: int = 1
     """Seed of the task-balanced sampler's per-task shuffles."""

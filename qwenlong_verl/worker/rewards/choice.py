@@ -105,7 +105,7 @@ def offered_letters(extra_info: Mapping[str, Any], gold_letters: Sequence[str] =
     if not count:
         question = extra_info.get("question")
         count = len(question_options(question)) if isinstance(question, str) else 0
-    count = min(max(count or DEFAULT_OPTION_COUNT, *(LETTERS.index(g) + 1 for g in gold_letters if g)), 26)
+    count = min(max([count or DEFAULT_OPTION_COUNT, *(LETTERS.index(g) + 1 for g in gold_letters if g)]), 26)
     return LETTERS[:count]
 
 
