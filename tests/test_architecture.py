@@ -119,6 +119,8 @@ CHEAP = [
     "qwenlong_verl.worker.rewards.judge",
     "qwenlong_verl.worker.rewards",
     "qwenlong_verl.driver.eval.runner",
+    "qwenlong_verl.driver.eval.memory",
+    "qwenlong_verl.worker.agent.episode",
 ]
 
 

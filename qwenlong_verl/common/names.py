@@ -10,6 +10,10 @@ TRAINER_MODE = "qwenlong"
 TASK_NORM_ESTIMATOR = "grpo_task_norm"
 """Task-specific advantage in veRL's ``ADV_ESTIMATOR_REGISTRY`` (``algorithm.adv_estimator``)."""
 
+MEMORY_AGENT_LOOP = "qwenlong_memory"
+"""The memory agent (QwenLong-L1.5 §2.3) in veRL's agent-loop registry, selected by
+``actor_rollout_ref.rollout.agent.default_agent_loop`` (or a row's ``agent_name``)."""
+
 REWARD_MANAGER = "qwenlong"
 """Our reward manager in veRL's ``REWARD_MANAGER`` registry (``reward.reward_manager.name``)."""
 

@@ -231,6 +231,7 @@ def algorithm_stage_problems(config) -> list[str]:
 
     ``grpo_task_norm`` needs per-sample task labels and masking needs the old policy's token entropies;
     veRL hands neither to a registered estimator or loss, so both run in the ``qwenlong`` trainer mode.
+    Relative AEPO thresholds need a warm-up shorter than the phase, else AEPO never acts.
     """
     problems: list[str] = []
     algorithm = config.get("algorithm") or {}
@@ -266,4 +267,14 @@ def algorithm_stage_problems(config) -> list[str]:
                 "algorithm.rollout_correction.bypass_mode=true skips the old-log-prob pass that computes token "
                 "entropy, which qwenlong.algos.neg_clip_mode / aepo_enable need; turn one of them off"
             )
+    warmup = section.get("aepo_warmup_steps")
+    total = trainer.get("total_training_steps")
+    relative = section.get("aepo_threshold_mode", "absolute") == "relative"
+    counts = all(isinstance(n, int) and not isinstance(n, bool) for n in (warmup, total))  # else the section's checks
+    if section.get("aepo_enable", False) and relative and counts and 0 < total <= warmup:
+        problems.append(
+            f"qwenlong.algos.aepo_warmup_steps={warmup} measures the entropy reference over the first {warmup} steps "
+            f"of the run (AEPO off meanwhile), but trainer.total_training_steps={total}: AEPO would never act; "
+            f"lower aepo_warmup_steps below {total} or use aepo_threshold_mode=absolute"
+        )
     return problems

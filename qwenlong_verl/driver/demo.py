@@ -4,7 +4,8 @@ synthesise a small verifiable corpus → prepare phase windows with the builtin 
 curriculum phases with stock veRL on the CPU backend (the shipped recipe ``cpu_smoke``: tiny random Qwen2, task balance,
 task-norm advantage, AEPO, the hybrid reward) → the retrospective transition drawn from phase 1's real ledger →
 phase 2 from phase 1's merged actor → score sample responses with the hybrid reward → a report folder with the
-per-step figures veRL logged (reward, entropy, grad norm, response length) and the ledger's difficulties.
+per-step figures veRL logged (reward, accuracy, entropy and the AEPO switch, grad norm, response length; drawn by
+:mod:`qwenlong_verl.driver.run.report`, as ``qwenlong-verl report`` draws them) and the ledger's difficulties.
 
 The training part is ``qwenlong-verl train``, so a demo that was interrupted resumes where it stopped.
 """
@@ -21,6 +22,14 @@ from typing import Any
 
 from qwenlong_verl.common.files import atomic_folder, atomic_write
 from qwenlong_verl.driver.recipes import SHIPPED_DIR
+from qwenlong_verl.driver.run.report import (
+    ENTROPY_PLOT,
+    TRAINING_PLOT,
+    plot_entropy,
+    plot_training,
+    read_metrics,
+    step_table,
+)
 from qwenlong_verl.worker.rewards.keys import ENV_URLS
 
 logger = logging.getLogger(__name__)
@@ -28,13 +37,6 @@ logger = logging.getLogger(__name__)
 DEMO_RECIPE = SHIPPED_DIR / "cpu_smoke.yaml"
 """The recipe the demo trains: the shipped ``cpu_smoke`` (installed with the package, no checkout needed)."""
 REPORT_FILE = "report.md"
-TRAINING_FIGURES = (
-    ("critic/score/mean", "reward (mean)"),
-    ("actor/entropy", "entropy"),
-    ("actor/grad_norm", "grad norm"),
-    ("response_length/mean", "response length"),
-)
-"""veRL step metrics plotted per phase: (key in metrics.jsonl, label)."""
 
 Step = Callable[[str], None]
 
@@ -86,24 +88,28 @@ def sample_responses(gold: str, task: str, choices: list[str] | None) -> dict[st
 
 
 def score_samples(phase_files: list[str], per_task: int = 4, judge_kwargs: dict | None = None):
-    """Score :func:`sample_responses` for a few rows per task; returns one summary row per response kind."""
+    """Score :func:`sample_responses` for a few rows per answer type; returns one summary row per response kind."""
     import asyncio
 
     import pandas as pd
 
+    from qwenlong_verl.common.tasks import answer_type_of
     from qwenlong_verl.worker.rewards import compute_score_async
 
     frame = pd.concat([pd.read_parquet(f) for f in phase_files if Path(f).exists()], ignore_index=True)
-    chosen = frame.groupby(frame["extra_info"].map(lambda e: e["task"]), sort=True).head(per_task)
+    types = [
+        answer_type_of(source, info) for source, info in zip(frame["data_source"], frame["extra_info"], strict=True)
+    ]
+    chosen = frame.assign(answer_type=types).groupby("answer_type", sort=True).head(per_task)
     jobs, expected = [], []
     for _, row in chosen.iterrows():
         info = dict(row["extra_info"])
         gold = row["reward_model"]["ground_truth"]
         raw_choices = info.get("choices")
         choices = [str(c) for c in raw_choices] if raw_choices is not None and len(raw_choices) else None
-        for kind, (text, want) in sample_responses(str(gold), info["task"], choices).items():
+        for kind, (text, want) in sample_responses(str(gold), row["answer_type"], choices).items():
             jobs.append((row["data_source"], text, gold, info))
-            expected.append((kind, info["task"], want))
+            expected.append((kind, row["answer_type"], want))
 
     async def run_all():
         kwargs = judge_kwargs or {}
@@ -148,44 +154,6 @@ def _write_report(sections: list[str], path: Path) -> None:
     lines = ["# qwenlong-verl demo report", ""]
     lines += sections
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-# ----------------------------------------------------------------------------- training figures
-
-
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """``metrics.jsonl`` lines (``{"step", "data"}``), the last line of each step winning (a resumed step)."""
-    by_step: dict[int, dict[str, Any]] = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            if line.strip():
-                entry = json.loads(line)
-                by_step[int(entry["step"])] = entry["data"]
-    return [{"step": step, **by_step[step]} for step in sorted(by_step)]
-
-
-def _plot_training(phases: list[tuple[str, list[dict[str, Any]]]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(TRAINING_FIGURES), figsize=(12, 3))
-    for ax, (key, label) in zip(axes, TRAINING_FIGURES, strict=True):
-        offset = 0
-        for name, rows in phases:
-            xs = [offset + r["step"] for r in rows if r.get(key) is not None]
-            ys = [r[key] for r in rows if r.get(key) is not None]
-            ax.plot(xs, ys, marker="o", label=name)
-            offset += max((r["step"] for r in rows), default=0)
-        ax.set_title(label, fontsize=9)
-        ax.set_xlabel("step (phases in order)", fontsize=8)
-        ax.tick_params(labelsize=7)
-    axes[0].legend(fontsize=7)
-    fig.suptitle("Real veRL steps on the CPU (metrics.jsonl)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def _plot_difficulty(records, carried: set[int], path: Path) -> None:
@@ -265,20 +233,14 @@ def run_demo(
         sections.append("")
 
         say("reading the figures veRL logged at each step")
-        phases = [(p.name, read_metrics(layout.metrics_file(recipe, i))) for i, p in enumerate(recipe.phases)]
-        result.steps = {name: len(rows) for name, rows in phases}
-        _plot_training(phases, new / "training.png")
-        sections += [
-            "## 2. Training (stock veRL main_ppo, trainer mode qwenlong, CPU backend)",
-            "",
-            "| phase | step | reward | entropy | grad norm | response length | step time (s) |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for name, rows in phases:
-            for r in rows:
-                cells = [f"{r.get(key, float('nan')):.4g}" for key, _ in TRAINING_FIGURES]
-                sections.append(f"| {name} | {r['step']} | {' | '.join(cells)} | {r.get('timing_s/step', 0):.1f} |")
-        sections += ["", "![per-step figures](training.png)", ""]
+        phases = [read_metrics(layout.metrics_file(recipe, i), p.name) for i, p in enumerate(recipe.phases)]
+        result.steps = {p.name: len(p.rows) for p in phases}
+        sections += ["## 2. Training (stock veRL main_ppo, trainer mode qwenlong, CPU backend)", ""]
+        if plot_training(phases, new / TRAINING_PLOT, title="Real veRL steps on the CPU (metrics.jsonl)"):
+            sections += [f"![per-step figures]({TRAINING_PLOT})", ""]
+        if plot_entropy(phases, new / ENTROPY_PLOT):
+            sections += [f"![batch entropy and the AEPO switch]({ENTROPY_PLOT})", ""]
+        sections += [*step_table(phases), ""]
 
         say("the retrospective transition, from phase 1's real difficulty ledger")
         sections += ["## 3. Retrospective transition", ""]

@@ -7,14 +7,15 @@
       tiny_model/                   the model of model_path: tiny | tiny-answers (CPU smoke tests)
       data/                         prepare's output when the recipe has a data: section
         synth.jsonl                 the generated source examples (data.synth)
-        phase1.parquet  phase2.parquet  ...  stats.json
+        phase1.parquet  phase2.parquet  ...  stats.json    length bins: a phase reads those of its input range
       <phase>/
         data/train.parquet          built only when the phase adds to its own rows (retrospective carry,
         data/val.parquet            validation hold-out) ...
         data/retrospective.json     ... and what was carried, why
         metrics.jsonl               per-step metrics of every launch of the phase, appended
         checkpoints/                veRL's trainer.default_local_dir: global_step_<N>/, the difficulty ledger
-        actor_hf/                   the phase's final actor merged to a Hugging Face folder: next phase's model
+        actor_hf/                   the phase's final actor merged to a Hugging Face folder (a merge step: the
+                                    merged model): the next phase's model
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def prepared_dir(recipe: RecipeConfig) -> Path:
 
 
 def own_train_files(recipe: RecipeConfig, index: int) -> list[str]:
-    """The phase's own examples: its ``train_files``, else its length bin written by ``prepare``."""
+    """The phase's own examples: its ``train_files``, else the length bins ``prepare`` wrote for its input range
+    (:meth:`~qwenlong_verl.driver.recipe.RecipeConfig.data_bins`)."""
     phase = recipe.phases[index]
     if phase.train_files:
         return list(phase.train_files)
@@ -93,7 +95,7 @@ def own_train_files(recipe: RecipeConfig, index: int) -> list[str]:
         raise RecipeError(f"{recipe.source}: phase {phase.name} has no train_files and the recipe no data: section")
     from qwenlong_verl.driver.data.prepare import phase_file
 
-    return [str(phase_file(prepared_dir(recipe), index + 1))]
+    return [str(phase_file(prepared_dir(recipe), n)) for n in recipe.data_bins(index)]
 
 
 def explicit_val_files(recipe: RecipeConfig, index: int) -> list[str]:

@@ -2,11 +2,12 @@
 
 One JSON object per line, in veRL's row shape or flat:
 
-``data_source``    routes the verifier (or ``extra_info.task``); at least one of the two is required
+``data_source``    routes the verifier unless ``extra_info`` names the answer type; one of the two is required
 ``response``       the model's full response (``solution_str`` is accepted too)
 ``ground_truth``   the gold answer(s) (or ``reward_model.ground_truth``, as in veRL rows; or ``answer``, as in raw
                    records: a ``synth`` file with a ``response`` added to each line scores as it is)
-``extra_info``     optional: ``question`` (for the judge), ``task``, option lists
+``extra_info``     optional: ``question`` (for the judge), ``answer_type`` (numeric, choice, qa), ``task`` (the task
+                   label the summary groups by; one of the answer types stands for both), option lists
 
 All lines are checked before anything is scored; a bad line is reported with its number and the field.
 Scoring uses :func:`qwenlong_verl.worker.rewards.compute_score_async`, exactly like training, through
@@ -25,7 +26,7 @@ from typing import Any, Protocol
 from qwenlong_verl.common.aio import for_each
 from qwenlong_verl.common.errors import InputError
 from qwenlong_verl.common.files import atomic_writer, input_problem, refuse_overwriting
-from qwenlong_verl.common.tasks import task_of
+from qwenlong_verl.common.tasks import TaskFieldError, resolve_task, task_label_of
 from qwenlong_verl.driver.data.schema import RowError, is_gold_value, read_json_lines
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,8 @@ class ScoreRow:
 
     @property
     def task(self) -> str:
-        return task_of(self.data_source, self.extra_info)
+        """The task label the summary groups by (the answer type when the row names no label)."""
+        return task_label_of(self.data_source, self.extra_info)
 
 
 def load_rows(path: str | Path) -> list[ScoreRow]:
@@ -112,23 +114,28 @@ def _row(raw: Any, path: Path, number: int) -> ScoreRow:
     extra_info = raw.get("extra_info") or {}
     if not isinstance(extra_info, dict):
         raise ScoreInputError(f"{where}: field 'extra_info' must be an object, got {type(extra_info).__name__}")
-    for key in ("question", "task"):
+    # a raw record (synth, prepare input) names its task label and answer type at the top level
+    lifted = {k: raw[k] for k in ("task", "answer_type") if k in raw and k not in extra_info}
+    if lifted:
+        extra_info = {**extra_info, **lifted}
+
+    def name(key: str) -> str:
+        return key if key in lifted else f"extra_info.{key}"
+
+    for key in ("question", "task", "answer_type"):
         if extra_info.get(key) is not None and not isinstance(extra_info[key], str):
-            raise ScoreInputError(f"{where}: field 'extra_info.{key}' must be a string")
+            raise ScoreInputError(f"{where}: field {name(key)!r} must be a string")
     data_source = raw.get("data_source")
     if data_source is not None and not isinstance(data_source, str):
         raise ScoreInputError(f"{where}: field 'data_source' must be a string")
-    if not data_source and not extra_info.get("task"):
+    try:
+        named, _ = resolve_task(extra_info.get("task"), extra_info.get("answer_type"), "")
+    except TaskFieldError as exc:
+        raise ScoreInputError(f"{where}: field {name(exc.field)!r}: {exc}") from None
+    if not data_source and not named:
         raise ScoreInputError(
-            f"{where}: needs 'data_source' or 'extra_info.task' to choose the verifier (numeric, choice or qa)"
+            f"{where}: needs 'data_source' or 'extra_info.answer_type' (numeric, choice or qa) to choose the verifier"
         )
-    if extra_info.get("task"):
-        from qwenlong_verl.common.tasks import UnknownTaskError, normalize_task
-
-        try:
-            normalize_task(extra_info["task"])
-        except UnknownTaskError as exc:
-            raise ScoreInputError(f"{where}: extra_info.task: {exc}") from None
     return ScoreRow(number, data_source or "", response, ground_truth, extra_info, raw, path)
 
 

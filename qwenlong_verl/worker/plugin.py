@@ -20,7 +20,7 @@ import logging
 import os
 from dataclasses import dataclass
 
-from qwenlong_verl.common.names import REWARD_MANAGER, TASK_NORM_ESTIMATOR, TRAINER_MODE
+from qwenlong_verl.common.names import MEMORY_AGENT_LOOP, REWARD_MANAGER, TASK_NORM_ESTIMATOR, TRAINER_MODE
 from qwenlong_verl.worker.cpu_hooks import CPU_BACKEND, CPU_HOOKS
 
 logger = logging.getLogger(__name__)
@@ -82,6 +82,15 @@ REGISTRATIONS: tuple[Registration, ...] = (
         provider="qwenlong_verl.worker.trainer",
         names=(TRAINER_MODE,),
         trigger="verl.trainer.ppo.v1",
+    ),
+    Registration(
+        kind="agent loop",
+        config_key="actor_rollout_ref.rollout.agent.default_agent_loop",
+        registry_module="verl.experimental.agent_loop.agent_loop",
+        registry_attr="_agent_loop_registry",
+        provider="qwenlong_verl.worker.agent.memory_loop",
+        names=(MEMORY_AGENT_LOOP,),
+        trigger="verl.experimental.agent_loop",
     ),
 )
 

@@ -4,6 +4,7 @@ Composition, nothing else::
 
     QwenLongTrainer = LongContextAlgoStages   task-norm advantage, negative-gradient clipping / AEPO (algos/)
                     + CurriculumStages        difficulty ledger, qwenlong/* metrics, task balance (curriculum/)
+                    + MemoryAgentStages       qwenlong/memory_* metrics of memory-agent trajectories (agent/)
                     + PPOTrainerSync          veRL's colocated synchronous trainer
 
 Synchronous under another name. veRL's ``PPOTrainer`` keys async behaviour on ``self.trainer_mode != "sync"``:
@@ -22,13 +23,14 @@ from verl.trainer.ppo.v1.trainer_base import register_trainer
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
 from qwenlong_verl.common.names import TRAINER_MODE
+from qwenlong_verl.worker.agent.trainer_stages import MemoryAgentStages
 from qwenlong_verl.worker.algos.trainer_stages import LongContextAlgoStages
 from qwenlong_verl.worker.curriculum.trainer_stages import CurriculumStages
 from qwenlong_verl.worker.verl_contract import check_contract
 
 
 @register_trainer(TRAINER_MODE)
-class QwenLongTrainer(LongContextAlgoStages, CurriculumStages, PPOTrainerSync):
+class QwenLongTrainer(LongContextAlgoStages, CurriculumStages, MemoryAgentStages, PPOTrainerSync):
     """veRL's ``PPOTrainerSync`` with the QwenLong algorithm and curriculum stages."""
 
     registered_mode: str = TRAINER_MODE

@@ -75,6 +75,13 @@ HOOKS: tuple[Hook, ...] = (
         "bounded DAPO refills (refill_fn, filter_groups_metric)",
     ),
     Hook("verl.trainer.ppo.core_algos", "register_adv_est", ("name_or_enum",), "grpo_task_norm"),
+    Hook("verl.experimental.agent_loop.agent_loop", "register", ("agent_name",), "memory agent loop registration"),
+    Hook(
+        "verl.experimental.agent_loop.agent_loop",
+        "AgentLoopBase.ct_merge_assistant_token",
+        ("self", "runtime_token_ids", "assistant_token_ids", "response_mask", "response_logprobs"),
+        "memory agent loop",
+    ),
     Hook(
         "verl.workers.engine_workers",
         "initialize_global_process_group_ray",

@@ -189,6 +189,26 @@ def test_judge_url_is_one_option_on_every_command():
     assert build(COMMANDS["eval"].config, eval_, COMMANDS["eval"].flags).judge_urls == urls
 
 
+def test_judge_prompt_and_budget_options_give_the_same_reward_kwargs_on_every_command():
+    parser = build_parser()
+    flags = ["--judge-prompt", "qwenlong_l1", "--judge-max-tokens", "2048", "--judge-reasoning-effort", "low"]
+    flags += ["--judge-chat-template-kwargs", '{"enable_thinking": false}']
+    expected = {
+        "judge_prompt": "qwenlong_l1",
+        "judge_max_tokens": 2048,
+        "judge_reasoning_effort": "low",
+        "judge_chat_template_kwargs": {"enable_thinking": False},
+    }
+    score = parser.parse_args(["score", "--input", "x.jsonl", *flags])
+    assert build(COMMANDS["score"].config, score, COMMANDS["score"].flags).judge.reward_kwargs() == expected
+    demo = parser.parse_args(["demo", *flags])
+    assert build(COMMANDS["demo"].config, demo, COMMANDS["demo"].flags).judge.reward_kwargs() == expected
+    eval_ = parser.parse_args(
+        ["eval", "--model-url", "http://m/v1", "--model", "m", "--bench", "b", "--out", "o", *flags]
+    )
+    assert build(COMMANDS["eval"].config, eval_, COMMANDS["eval"].flags).judge_kwargs() == expected
+
+
 def test_eval_defaults_are_the_config_defaults():
     from qwenlong_verl.driver.eval.generate import GenerationConfig
     from qwenlong_verl.driver.eval.runner import EvalConfig

@@ -61,7 +61,7 @@ def inputs(tmp_path) -> list[str]:
         json.dumps(raw(2, 8, answer="twelve hundred")),  # line 4: bad gold
         "{not json",  # line 5
         json.dumps(raw(3, 60)),  # line 6
-        json.dumps(raw(4, 5, task="poetry")),  # line 7: unknown task
+        json.dumps(raw(4, 5, answer_type="poetry")),  # line 7: unknown answer type
         json.dumps(raw(5, 400)),  # line 8: longer than the last window
         json.dumps(raw(0, 3)),  # line 9: duplicate id r0
         json.dumps({k: v for k, v in raw(6, 4).items() if k != "question"}),  # line 10: missing question
@@ -101,7 +101,7 @@ def test_rows_phases_lengths_and_problems(inputs, tmp_path):
     assert where == [
         ("raw.jsonl", 4, "answer"),
         ("raw.jsonl", 5, "<line>"),
-        ("raw.jsonl", 7, "task"),
+        ("raw.jsonl", 7, "answer_type"),
         ("raw.jsonl", 8, "prompt"),
         ("raw.jsonl", 9, "id"),
         ("raw.jsonl", 10, "question"),
@@ -348,3 +348,37 @@ def test_a_50mb_document_is_dropped_before_tokenising(tmp_path):
     assert result["dropped"] == {"too_long": 1} and result["written"] == 1
     assert result["seconds"] < 5, result  # measured 0.5 s on 2 shared cores
     assert result["peak_mb"] < 500, result  # of which ~340 MB is transformers and torch
+
+
+def test_rows_per_task_label_and_per_answer_type_in_each_phase(tmp_path):
+    """Phase stats count the task labels actually present (five and more of the paper's task types from ``synth``,
+    an old record's answer type) and, apart, the answer types."""
+    from collections import Counter
+
+    from qwenlong_verl.driver.data.synth import TASK_LABELS, synth
+
+    labelled = tmp_path / "synth.jsonl"
+    synth(labelled, n=12, min_tokens=1500, max_tokens=3000, seed=2, tasks="numeric,qa", labels="all")
+    old = tmp_path / "old.jsonl"  # an old record: its task is an answer type and stands for both
+    old.write_text(json.dumps(raw(0, 3)) + "\n")
+    out = tmp_path / "out"
+    stats = prepare([str(labelled), str(old)], str(out), phases=[2200, 3600], workers=1, plot=False)
+    assert stats.rows_written == 13
+
+    totals: Counter[str] = Counter()
+    for phase in stats.phase_stats:
+        rows = read_rows(out / phase.file)
+        assert sum(phase.tasks.values()) == phase.rows == len(rows)
+        assert list(phase.answer_types) == ["numeric", "choice", "qa"] and phase.answer_types["choice"] == 0
+        counted = Counter(r["extra_info"]["answer_type"] for r in rows)
+        assert phase.answer_types == {t: counted.get(t, 0) for t in phase.answer_types}
+        totals.update(phase.tasks)
+        for row in rows:
+            expected = {"niah": "qa", "numerical": "numeric", "counting": "numeric", "hypothetical": "numeric"}
+            task, answer_type = row["extra_info"]["task"], row["extra_info"]["answer_type"]
+            assert expected.get(task, answer_type) == answer_type and row["ability"] == task
+    assert len(TASK_LABELS) >= 5
+    assert totals == {**{label: 2 for label in TASK_LABELS}, "numeric": 1}
+    saved = json.loads((out / "stats.json").read_text())
+    assert [p["tasks"] for p in saved["phase_stats"]] == [p.tasks for p in stats.phase_stats]
+    assert [p["answer_types"] for p in saved["phase_stats"]] == [p.answer_types for p in stats.phase_stats]

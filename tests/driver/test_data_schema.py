@@ -7,7 +7,7 @@ import json
 import pytest
 
 from qwenlong_verl.common.errors import InputError
-from qwenlong_verl.common.tasks import CHOICE, NUMERIC, QA, TASKS
+from qwenlong_verl.common.tasks import ANSWER_TYPES, CHOICE, NUMERIC, QA
 from qwenlong_verl.driver.data.schema import (
     EXTRA_INFO_KEYS,
     ROW_SCHEMA,
@@ -51,8 +51,8 @@ def _error(record, row=7) -> RowError:
 # ----------------------------------------------------------------------------- template
 
 
-def test_build_messages_shape_and_per_task_instruction():
-    for task in TASKS:
+def test_build_messages_shape_and_per_answer_type_instruction():
+    for task in ANSWER_TYPES:
         choices = ["red", "green", "blue"] if task == CHOICE else None
         messages = build_messages("  The sky is blue.  ", " What colour is the sky? ", task, choices)
         assert [m["role"] for m in messages] == ["user"]
@@ -74,7 +74,7 @@ def test_build_messages_shape_and_per_task_instruction():
         (("d", "  ", QA), "question is empty"),
         (("d", "q", CHOICE, ["only one"]), "at least two"),
         (("d", "q", CHOICE, ["a", " "]), "choice is empty"),
-        (("d", "q", NUMERIC, ["a", "b"]), "only for the 'choice' task"),
+        (("d", "q", NUMERIC, ["a", "b"]), "only for the 'choice' answer type"),
     ],
 )
 def test_build_messages_refuses_malformed_input(args, match):
@@ -82,8 +82,8 @@ def test_build_messages_refuses_malformed_input(args, match):
         build_messages(*args)
 
 
-def test_build_messages_unknown_task():
-    with pytest.raises(ValueError, match="unknown task 'poetry'"):
+def test_build_messages_unknown_answer_type():
+    with pytest.raises(ValueError, match="unknown answer type 'poetry'"):
         build_messages("d", "q", "poetry")
 
 
@@ -111,7 +111,8 @@ def test_render_and_count_match_veRL_tokenize_path():
 
 def test_raw_record_parses_and_keeps_unknown_keys():
     example = parse_record({**RAW, "kind": "sum", "meta": {"year": 2020}}, "in.jsonl", 3)
-    assert example.task == NUMERIC and example.answer == "12.5" and example.source_id == "ex-1"
+    assert (example.answer_type, example.task) == (NUMERIC, NUMERIC)
+    assert example.answer == "12.5" and example.source_id == "ex-1"
     assert example.document.startswith("Document 1: Report A\nRevenue was 12.5.")
     assert example.source_meta == {"kind": "sum", "meta": {"year": 2020}}
     assert example.data_source == "qwenlong_raw"
@@ -147,12 +148,16 @@ def test_raw_record_without_id_gets_file_and_row():
         ({"question": "   "}, "question", "empty", "empty"),
         ({"answer": None}, "answer", "missing", "gold answer"),
         ({"answer": ""}, "answer", "bad_gold", "empty"),
-        ({"task": "poetry"}, "task", "unknown_task", "numeric, choice, qa"),
+        ({"answer_type": "poetry"}, "answer_type", "unknown_task", "numeric, choice, qa"),
+        ({"task": "poetry/verse"}, "task", "bad_task", "a-z, 0-9 and _"),
+        ({"task": "x" * 40}, "task", "bad_task", "1 to 32 characters"),
+        ({"task": ["numeric"]}, "task", "bad_task", "must be text, got list"),
         ({"answer": "about twelve"}, "answer", "bad_gold", "not a number"),
         ({"task": "choice", "choices": ["x"]}, "choices", "bad_choices", "at least two"),
         ({"task": "choice", "choices": ["x", "y"], "answer": "D"}, "answer", "bad_gold", "beyond the 2 choices"),
         ({"task": "choice", "choices": ["x", "y"], "answer": "zebra"}, "answer", "bad_gold", "neither an option"),
-        ({"choices": ["x", "y"]}, "choices", "bad_choices", "set task to 'choice'"),
+        ({"choices": ["x", "y"]}, "choices", "bad_choices", "set answer_type to 'choice'"),
+        ({"task": "niah", "answer_type": "qa", "choices": ["x", "y"]}, "choices", "bad_choices", "answer type is 'qa'"),
         ({"choices": ["x", None], "task": "choice"}, "choices", "bad_choices", "empty option"),
     ],
 )
@@ -170,6 +175,26 @@ def test_task_inferred_from_choices_or_data_source():
     assert example.task == NUMERIC
     example = parse_record({**RAW, "task": None, "answer": "Paris"}, "f", 1)
     assert example.task == QA
+
+
+@pytest.mark.parametrize(
+    ("change", "answer_type", "task"),
+    [
+        ({"task": "temporal", "answer_type": "numeric"}, NUMERIC, "temporal"),
+        ({"task": "Multi-Hop", "answer_type": "QA", "answer": "Paris"}, QA, "multi_hop"),
+        ({"task": "niah", "choices": ["a", "b"], "answer": "b"}, CHOICE, "niah"),  # options make it choice
+        ({"task": "temporal", "data_source": "docmath_x"}, NUMERIC, "temporal"),  # no answer type: data_source
+        ({"task": "numeric"}, NUMERIC, NUMERIC),  # an old record: the task is both
+        ({"task": "docmath"}, NUMERIC, "docmath"),  # an alias names the answer type; the label is kept as given
+        ({"task": None, "answer_type": "numeric"}, NUMERIC, NUMERIC),  # no label: the answer type is the label
+    ],
+)
+def test_raw_record_answer_type_and_task_label(change, answer_type, task):
+    example = parse_record({**RAW, **change}, "f", 1)
+    assert (example.answer_type, example.task) == (answer_type, task)
+    row = make_row(example, build_messages("d", "q", answer_type, example.choices or None), 0, 10, 1)
+    assert (row["extra_info"]["answer_type"], row["extra_info"]["task"], row["ability"]) == (answer_type, task, task)
+    validate_row(row, 1)
 
 
 def test_canonical_golds():
@@ -206,7 +231,7 @@ def _verl_row(**over):
 
 def test_verl_row_keeps_prompt_and_routes_task_by_data_source():
     example = parse_record(_verl_row(), "docqa.parquet", 5)
-    assert example.task == NUMERIC and example.answer == "42.0"
+    assert (example.answer_type, example.task) == (NUMERIC, NUMERIC) and example.answer == "42.0"
     assert example.prompt[0]["content"].startswith("Please read")
     assert example.ability == "doc-math" and example.source_id == "17"
     assert example.source_meta == {"split": "train", "original_index": 17}
@@ -228,7 +253,8 @@ def test_verl_row_question_recovered_from_the_template_prompt():
         ({"data_source": ""}, "data_source", "missing"),
         ({"reward_model": {"style": "rule", "ground_truth": " "}}, "reward_model.ground_truth", "missing"),
         ({"reward_model": {"style": "rule", "ground_truth": "n/a"}}, "reward_model.ground_truth", "bad_gold"),
-        ({"extra_info": {"task": "poetry", "question": "q"}}, "extra_info.task", "unknown_task"),
+        ({"extra_info": {"answer_type": "poetry", "question": "q"}}, "extra_info.answer_type", "unknown_task"),
+        ({"extra_info": {"task": "poetry & prose", "question": "q"}}, "extra_info.task", "bad_task"),
         (
             {"prompt": [{"role": "user", "content": "plain prompt"}], "extra_info": {}},
             "extra_info.question",
@@ -250,7 +276,7 @@ def test_verl_row_errors_name_row_and_field(change, field, reason):
 
 def test_make_row_matches_documented_schema_and_validates():
     example = parse_record({**RAW, "task": "choice", "choices": ["12.5", "13"], "answer": "A"}, "f", 1)
-    messages = build_messages(example.document, example.question, example.task, example.choices)
+    messages = build_messages(example.document, example.question, example.answer_type, example.choices)
     row = make_row(example, messages, index=4, input_tokens=321, phase=1)
     documented = {f.name.split(".")[0] for f in ROW_SCHEMA}
     assert set(row) == documented
@@ -266,7 +292,9 @@ def test_make_row_matches_documented_schema_and_validates():
     [
         (("extra_info", "input_tokens"), 0, "extra_info.input_tokens"),
         (("extra_info", "index"), -1, "extra_info.index"),
-        (("extra_info", "task"), "poetry", "extra_info.task"),
+        (("extra_info", "task"), "poetry/verse", "extra_info.task"),
+        (("extra_info", "task"), " ", "extra_info.task"),
+        (("extra_info", "answer_type"), "poetry", "extra_info.answer_type"),
         (("extra_info", "question"), "", "extra_info.question"),
         (("reward_model", "ground_truth"), "E", "reward_model.ground_truth"),
     ],
@@ -359,3 +387,20 @@ def test_check_count_names_the_flag(value, message):
     with pytest.raises(InputError, match=message):
         check_count("--n", value, 1, 10)
     assert check_count("--n", 10, 1, 10) == 10
+
+
+def test_verl_row_with_a_task_label_and_an_answer_type():
+    example = parse_record(_verl_row(extra_info={"index": 3, "task": "numerical", "answer_type": "numeric"}), "f", 1)
+    assert (example.answer_type, example.task) == (NUMERIC, "numerical")
+    assert "answer_type" not in example.source_meta and "task" not in example.source_meta
+
+
+def test_validate_row_accepts_rows_prepared_before_answer_types():
+    """Rows written before ``extra_info.answer_type`` existed: their task is an answer type and stands for both."""
+    example = parse_record({**RAW, "task": "choice", "choices": ["x", "y"], "answer": "B"}, "f", 1)
+    row = make_row(example, build_messages("d", "q", CHOICE, ["x", "y"]), 0, 10, 1)
+    del row["extra_info"]["answer_type"]
+    validate_row(row, 1)
+    row["reward_model"]["ground_truth"] = "E"  # still checked against the choice answer type the task names
+    with pytest.raises(RowError, match="field 'reward_model.ground_truth'.*beyond the 2 choices"):
+        validate_row(row, 1)

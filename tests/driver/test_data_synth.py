@@ -2,7 +2,7 @@
 
 The re-derivation parses the documents back (fact sentences and markdown tables) and recomputes every answer
 without using the generator's internals; only the question's parameters (metric, year, sector, companies,
-threshold) come from the record's ``meta``, and those are checked against the question text.
+threshold, percent) come from the record's ``meta``, and those are checked against the question text.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from qwenlong_verl.common.tasks import CHOICE, NUMERIC, QA
+from qwenlong_verl.common.tasks import CHOICE, NUMERIC, QA, normalize_task_label
 from qwenlong_verl.driver.data import synth
 
 REPORT_FACTS = re.compile(
     r"^(?P<company>.+?) is an? (?P<sector>\w+) company headquartered in (?P<city>\w+)\. "
-    r"(?P=company) was founded by (?P<founder>\w+ \w+)\.",
+    r"(?P=company) was founded by (?P<founder>\w+ \w+) in (?P<founded>\d{4})\.",
     re.M,
 )
 BORN = re.compile(r"^(?P<person>\w+ \w+) was born in (?P<city>\w+)\.", re.M)
@@ -53,6 +53,7 @@ def parse_world(documents: list[dict]) -> dict:
                 "sector": m["sector"],
                 "city": m["city"],
                 "founder": m["founder"],
+                "founded": int(m["founded"]),
                 "table": table,
             }
         for m in BORN.finditer(text):
@@ -75,12 +76,23 @@ def rederive(record: dict) -> str:
     world = parse_world(record["documents"])
     companies = world["companies"]
     meta, kind, question = record["meta"], record["kind"], record["question"]
-    if kind in ("hq_mayor", "founder_river"):
+    if kind in ("hq_mayor", "founder_river", "hq_city"):
         company = companies[meta["company"]]
         assert meta["company"] in question
+        if kind == "hq_city":
+            return company["city"]
         if kind == "hq_mayor":
             return world["cities"][company["city"]][0]
         return world["cities"][world["born"][company["founder"]]][1]
+    if kind == "years_between":
+        a, b = companies[meta["company_a"]], companies[meta["company_b"]]
+        assert question == f"How many years after {meta['company_a']} was {meta['company_b']} founded?"
+        return str(b["founded"] - a["founded"])
+    if kind == "founded_first":
+        assert f"the {meta['sector']} companies" in question
+        in_sector = {name: c["founded"] for name, c in companies.items() if c["sector"] == meta["sector"]}
+        assert len(in_sector) >= 2 and len(set(in_sector.values())) == len(in_sector)  # one answer
+        return min(in_sector, key=in_sector.get)
     label = meta["metric"]
     decimals = 1 if "." in _cell(record, label) else 0
     if kind == "percent_change":
@@ -107,6 +119,10 @@ def rederive(record: dict) -> str:
         return shown(sum(in_sector) / len(in_sector), 2)
     if kind == "max":
         return shown(max(in_sector), decimals)
+    if kind == "what_if_total":
+        assert meta["company"] in question and f"{meta['percent']}% higher" in question
+        own = companies[meta["company"]]["table"][label][year]
+        return shown(sum(in_sector) + own * meta["percent"] / Decimal(100), 2)
     if kind == "count":
         assert meta["threshold"] in question
         return str(sum(v > Decimal(meta["threshold"]) for v in in_sector))
@@ -122,7 +138,7 @@ def _cell(record: dict, label: str) -> str:
 
 
 def gold_text(record: dict) -> str:
-    if record["task"] == CHOICE:
+    if record["answer_type"] == CHOICE:
         return record["choices"]["ABCD".index(record["answer"])]
     return record["answer"]
 
@@ -132,26 +148,33 @@ def records() -> list[dict]:
     return list(synth.iter_examples(60, 1500, 9000, seed=11))
 
 
+@pytest.fixture(scope="module")
+def labelled() -> list[dict]:
+    return list(synth.iter_examples(36, 1500, 6000, seed=4, labels="all"))
+
+
 def test_every_answer_rederived_from_the_documents(records):
     for record in records:
         assert gold_text(record) == rederive(record), (record["id"], record["kind"], record["question"])
 
 
-def test_all_kinds_and_tasks_occur_and_tasks_rotate(records):
+def test_all_kinds_and_tasks_occur_and_tasks_rotate(records, labelled):
+    """Without labels, rows are labelled by answer type, as before: the task is the answer type."""
     assert Counter(r["task"] for r in records) == {NUMERIC: 20, CHOICE: 20, QA: 20}
-    assert {r["kind"] for r in records} == set(synth.KINDS)
+    assert {r["kind"] for r in records + labelled} == set(synth.KINDS)
     for record in records:
-        assert record["data_source"] == f"qwenlong_synth_{record['task']}"
+        assert record["task"] == record["answer_type"]
+        assert record["data_source"] == f"qwenlong_synth_{record['answer_type']}"
         assert (record["kind"] in synth.QA_KINDS) == (record["task"] == QA) or record["task"] == CHOICE
 
 
 def test_choice_variants_have_four_distinct_options_with_one_gold(records):
-    for record in (r for r in records if r["task"] == CHOICE):
+    for record in (r for r in records if r["answer_type"] == CHOICE):
         choices = record["choices"]
         assert len(choices) == 4 and len(set(choices)) == 4
         assert record["answer"] in "ABCD"
         assert sum(c == rederive(record) for c in choices) == 1
-    letters = Counter(r["answer"] for r in records if r["task"] == CHOICE)
+    letters = Counter(r["answer"] for r in records if r["answer_type"] == CHOICE)
     assert len(letters) >= 3  # the gold is not always in the same position
 
 
@@ -212,7 +235,7 @@ def test_same_seed_same_bytes_other_seed_other_data(tmp_path):
 def test_tasks_filter_and_argument_errors():
     only = list(synth.iter_examples(6, 2000, 3000, seed=1, tasks="qa,mcq"))
     assert [r["task"] for r in only] == [QA, CHOICE] * 3
-    with pytest.raises(ValueError, match="unknown task 'poetry'"):
+    with pytest.raises(synth.SynthError, match="--tasks: unknown answer type 'poetry'"):
         list(synth.iter_examples(2, 2000, 3000, tasks="poetry"))
     with pytest.raises(synth.SynthError, match="--min-tokens must be at least 1500"):
         list(synth.iter_examples(2, 500, 3000))
@@ -232,6 +255,82 @@ def test_tasks_filter_and_argument_errors():
     assert not Path("unused.jsonl").exists()
 
 
+def test_every_kind_declares_its_task_label():
+    from qwenlong_verl.driver.data.synth.questions import QUESTION_KINDS
+
+    assert {name: (kind.answer_type, kind.task) for name, kind in QUESTION_KINDS.items()} == {
+        "sum": (NUMERIC, "numerical"),
+        "mean": (NUMERIC, "numerical"),
+        "max": (NUMERIC, "numerical"),
+        "difference": (NUMERIC, "numerical"),
+        "count": (NUMERIC, "counting"),
+        "percent_change": (NUMERIC, "numerical"),
+        "bridge": (NUMERIC, "multi_hop"),
+        "what_if_total": (NUMERIC, "hypothetical"),
+        "hq_mayor": (QA, "multi_hop"),
+        "founder_river": (QA, "multi_hop"),
+        "founded_first": (QA, "temporal"),
+        "years_between": (NUMERIC, "temporal"),
+        "hq_city": (QA, "niah"),
+    }
+    assert synth.TASK_LABELS == ("numerical", "counting", "multi_hop", "hypothetical", "temporal", "niah")
+
+
+def test_labelled_run_takes_the_task_labels_in_turn_with_answers_rederived(labelled):
+    from qwenlong_verl.driver.data.synth.questions import QUESTION_KINDS
+
+    assert Counter(r["task"] for r in labelled) == {label: 6 for label in synth.TASK_LABELS}  # 6 labels, in turn
+    assert [r["task"] for r in labelled[:6]] == list(synth.TASK_LABELS)
+    assert len({r["kind"] for r in labelled}) >= 10
+    assert set(Counter(r["answer_type"] for r in labelled)) == {NUMERIC, QA, CHOICE}
+    for record in labelled:
+        kind = QUESTION_KINDS[record["kind"]]
+        assert record["task"] == kind.task == normalize_task_label(record["task"])
+        assert record["answer_type"] in (kind.answer_type, CHOICE)
+        assert record["data_source"] == f"qwenlong_synth_{record['answer_type']}"
+        assert gold_text(record) == rederive(record), (record["id"], record["kind"], record["question"])
+
+
+def test_reward_routes_labelled_records_by_answer_type(labelled, monkeypatch):
+    """Each labelled record's gold, phrased as a model would, scores 1.0 with the training reward (its verifier is
+    picked by ``answer_type``, not by the task label); another option of the same record scores less."""
+    from qwenlong_verl.worker.rewards import compute_score
+
+    for var in ("QWENLONG_JUDGE_URLS", "QWENLONG_JUDGE_MODEL"):
+        monkeypatch.delenv(var, raising=False)  # rule-only
+    for record in labelled:
+        info = {k: record[k] for k in ("task", "answer_type", "question")} | {"choices": record.get("choices", [])}
+        said = f"<think>\nchecked\n</think>\n\nTherefore, the answer is {record['answer']}."
+        assert compute_score(record["data_source"], said, record["answer"], info)["score"] == 1.0, record["id"]
+        if record["answer_type"] == CHOICE:
+            other = next(letter for letter in "ABCD" if letter != record["answer"])
+            said = f"Therefore, the answer is {other}."
+            assert compute_score(record["data_source"], said, record["answer"], info)["score"] < 1.0, record["id"]
+
+
+def test_labels_with_answer_types_and_their_errors():
+    niah = list(synth.iter_examples(4, 2000, 3000, seed=2, tasks="choice", labels=["NIAH"]))
+    assert {(r["task"], r["answer_type"], r["kind"]) for r in niah} == {("niah", CHOICE, "hq_city")}
+    temporal = list(synth.iter_examples(4, 2000, 3000, seed=2, tasks="numeric", labels="temporal,counting"))
+    assert [(r["task"], r["kind"]) for r in temporal] == [("temporal", "years_between"), ("counting", "count")] * 2
+    for labels, tasks, message in (
+        ("poetry", None, "--labels: no question kind has task label 'poetry'; use numerical, counting"),
+        ("a/b", None, "--labels: task label 'a/b' must be 1 to 32 characters"),
+        ("niah", "numeric", "--labels: the niah kinds (hq_city) cannot be asked as numeric; add their answer type"),
+        (",", None, "--labels: give at least one of numerical"),
+    ):
+        with pytest.raises(synth.SynthError, match=re.escape(message)):
+            list(synth.iter_examples(2, 2000, 3000, tasks=tasks, labels=labels))
+
+
+def test_synth_stats_count_labels_and_answer_types(tmp_path):
+    stats = synth.synth(tmp_path / "s.jsonl", 12, 1500, 2500, seed=1, labels="all")
+    assert stats.tasks == {label: 2 for label in synth.TASK_LABELS}
+    assert sum(stats.answer_types.values()) == 12 and set(stats.answer_types) <= {NUMERIC, CHOICE, QA}
+    plain = synth.synth(tmp_path / "p.jsonl", 6, 1500, 2500, seed=1)
+    assert plain.tasks == plain.answer_types == {NUMERIC: 2, CHOICE: 2, QA: 2}
+
+
 def test_cli_synth_writes_jsonl_prepare_accepts(cli, tmp_path):
     out = tmp_path / "s.jsonl"
     result = cli("synth", "--out", str(out), "--n", "4", "--min-tokens", "2000", "--max-tokens", "3000", "--seed", "3")
@@ -243,6 +342,16 @@ def test_cli_synth_writes_jsonl_prepare_accepts(cli, tmp_path):
     bad = cli("synth", "--out", str(out), "--n", "4", "--min-tokens", "10", "--max-tokens", "3000")
     assert bad.returncode == 2 and "--min-tokens must be at least" in bad.stderr
     assert Path(out).exists()
+    labelled = cli(
+        "synth", "--out", str(out), "--n", "6", "--min-tokens", "2000", "--max-tokens", "3000", "--labels", "all"
+    )
+    assert labelled.returncode == 0, labelled.stderr
+    assert "tasks numerical 1, counting 1, multi_hop 1, hypothetical 1, temporal 1, niah 1" in " ".join(
+        labelled.stdout.split()
+    )
+    assert [json.loads(line)["task"] for line in out.read_text().splitlines()] == list(synth.TASK_LABELS)
+    bad = cli("synth", "--out", str(out), "--n", "4", "--min-tokens", "2000", "--max-tokens", "3000", "--labels", "x")
+    assert bad.returncode == 2 and "no question kind has task label 'x'" in bad.stderr
 
 
 def test_killed_synth_leaves_the_old_file(tmp_path):

@@ -188,7 +188,8 @@ def test_missing_field_names_file_line_field_and_close_match(tmp_path):
         ("loong", {"type": "paper", "level": 7, "question": "q", "answer": "a", "docs": ["d"]}, "levels are 1-4"),
         ("loong", {"type": "paper", "level": 1, "question": "q", "answer": "", "docs": ["d"]}, "empty field 'answer'"),
         ("mine", {"question": "q", "answer": "a"}, r"missing field 'documents' \(or 'document' / 'context'\)"),
-        ("mine", {"document": "d", "question": "q", "answer": "a", "task": "poem"}, "unknown task 'poem'"),
+        ("mine", {"document": "d", "question": "q", "answer": "a", "answer_type": "poem"}, "unknown answer type"),
+        ("mine", {"document": "d", "question": "q", "answer": "a", "task": "a/b"}, "field 'task': task label 'a/b'"),
         ("mine", {"document": "d", "question": "q", "answer": "B", "task": "choice"}, "'choices' is missing"),
         ("mine", {"document": "d", "question": "q", "answer": "E", "choices": ["x", "y"]}, "beyond the 2 choices"),
         (
@@ -251,3 +252,20 @@ def test_generic_gold_uses_the_training_gold_rules(tmp_path):
     items = load_file(_write(tmp_path, "mine.jsonl", rows), "mine")
     assert [(i.task, i.gold) for i in items] == [("choice", "B"), ("choice", "A"), ("qa", "Paris"), ("numeric", "12")]
     assert items[2].meta == {"answers": ["Paris", "paris, France"]}
+
+
+def test_generic_task_label_and_answer_type(tmp_path):
+    """``answer_type`` picks template and verifier; a task label that is not an answer type becomes the subset."""
+    rows = [
+        {"id": 1, "document": "d", "question": "q", "answer": "1987", "task": "temporal", "answer_type": "numeric"},
+        {"id": 2, "document": "d", "question": "q", "answer": "Oslo", "task": "NIAH"},  # answer type inferred: qa
+        {"id": 3, "document": "d", "question": "q", "answer": "x", "task": "qa", "subset": "mine"},
+        {"id": 4, "document": "d", "question": "q", "answer": "B", "task": "mcq", "choices": ["x", "y"]},
+    ]
+    items = load_file(_write(tmp_path, "mine.jsonl", rows), "mine")
+    assert [(i.task, i.subset, i.gold) for i in items] == [
+        ("numeric", "temporal", "1987"),
+        ("qa", "niah", "Oslo"),
+        ("qa", "mine", "x"),
+        ("choice", "mcq", "B"),
+    ]

@@ -85,7 +85,7 @@ def test_errors(tok):
         fit_prompts([item("doc")], None, 100)
     from qwenlong_verl.driver.data.template import TemplateError
 
-    with pytest.raises(TemplateError, match=r"x\.jsonl:3 \(t/1\): the choice task needs at least two choices"):
+    with pytest.raises(TemplateError, match=r"x\.jsonl:3 \(t/1\): the choice answer type needs at least two choices"):
         fit_prompts([dataclasses.replace(item("doc"), task="choice", choices=("one",), source="x.jsonl:3")], tok)
     uncounted = fit_prompts([item("doc")], None, None)[0]
     assert uncounted.input_tokens is None and not uncounted.truncated

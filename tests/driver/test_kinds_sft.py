@@ -79,7 +79,7 @@ def test_kind_sft_defaults_to_the_sft_base_config(tmp_path):
 @pytest.mark.parametrize(
     "change, fragment",
     [
-        ({"kind": "dpo"}, "kind 'dpo' must be one of rl, sft"),
+        ({"kind": "dpo"}, "kind 'dpo' must be one of rl, memory, merge, sft"),
         ({"phases": BASE["phases"] * 2}, "a kind: sft recipe has exactly one phase"),
         ({"overrides": {"data.max_length": 9}}, "overrides sets data.max_length; use the recipe's phases[0]"),
         ({"overrides": {"model.path": "x"}}, "overrides sets model.path; use the recipe's model_path"),

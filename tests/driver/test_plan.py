@@ -10,6 +10,7 @@ from support import RECIPES
 from support.recipes import one_phase_recipe
 
 from qwenlong_verl.driver.compose import hydra_value
+from qwenlong_verl.driver.kinds import PHASE_KINDS
 from qwenlong_verl.driver.plan import PlanError, plan_phase
 from qwenlong_verl.driver.recipe import load_recipe, parse_recipe
 
@@ -19,14 +20,37 @@ def test_shipped_recipes_exist():
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
-def test_every_shipped_recipe_plans(recipe, cli):
+def test_every_shipped_recipe_plans(recipe):
+    """Every phase of every shipped recipe composes and validates, each run by its kind's program (in-process:
+    the command's own output is checked once below, on the recipe with every kind a pipeline mixes)."""
+    from qwenlong_verl.driver.plan import plan_recipe
+
+    r = load_recipe(recipe)
+    plans = plan_recipe(r)
+    assert [p.phase.name for p in plans] == [p.name for p in r.phases]
+    for plan in plans:
+        assert PROGRAMS[plan.phase.kind] in plan.command_line
+
+
+def test_plan_prints_each_phase_its_check_and_its_command(cli):
+    recipe = next(p for p in RECIPES if p.stem == "qwenlong_l15_full")
     out = cli("plan", str(recipe))
     assert out.returncode == 0, out.stdout + out.stderr
     r = load_recipe(recipe)
+    assert {p.kind for p in r.phases} == {"rl", "memory", "merge"}
     for i, phase in enumerate(r.phases):
-        assert f"phase {i + 1} ({phase.name}) — veRL config validated" in out.stdout
-    entry = "-m verl.trainer.sft_trainer" if r.kind == "sft" else "python -m verl.trainer.main_ppo"
-    assert out.stdout.count(entry) == len(r.phases)
+        assert f"phase {i + 1} ({phase.name}) — {PHASE_KINDS[phase.kind].checked}" in out.stdout
+    for entry in set(PROGRAMS.values()):
+        assert out.stdout.count(entry) == sum(PROGRAMS[p.kind] == entry for p in r.phases), entry
+
+
+PROGRAMS = {
+    "rl": "python -m verl.trainer.main_ppo",
+    "memory": "python -m verl.trainer.main_ppo",
+    "sft": "-m verl.trainer.sft_trainer",
+    "merge": "python -m qwenlong_verl.driver.merge",
+}
+"""What ``plan`` prints for a phase of each kind."""
 
 
 def _recipe(tmp_path, **overrides):
@@ -127,6 +151,38 @@ def test_reward_kwargs_typo_fails_at_plan_time(tmp_path, cli):
     assert out.returncode != 0
     text = " ".join((out.stdout + out.stderr).split())
     assert "reward settings" in text and "judge_timout_s" in text
+
+
+def test_unknown_judge_prompt_fails_at_plan_time_in_one_line(tmp_path, cli):
+    out = cli("plan", str(_recipe(tmp_path, **{"+reward.reward_kwargs.judge_prompt": "qwenlong"})))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    (line,) = [x for x in out.stderr.splitlines() if x.startswith("error: ")]
+    assert "reward settings: unknown judge_prompt 'qwenlong'; known: strict, qwenlong_l1, qwenlong_l15" in line
+
+
+def test_judge_prompt_and_reasoning_settings_flow_through_the_composed_config(tmp_path):
+    """The preset and the reasoning options reach the judge settings from the composed config (as the manager
+    reads reward.reward_kwargs), and a reasoning judge with a reply budget too small for it fails at plan time."""
+    from omegaconf import OmegaConf
+
+    from qwenlong_verl.worker.rewards.judge import JudgeConfig
+    from qwenlong_verl.worker.rewards.manager import QwenLongRewardConfig
+
+    judge = {
+        "+reward.reward_kwargs.judge_prompt": "qwenlong_l15",
+        "+reward.reward_kwargs.judge_reasoning_effort": "medium",
+        "+reward.reward_kwargs.judge_chat_template_kwargs": {"enable_thinking": True},
+    }
+    config = plan_phase(load_recipe(_recipe(tmp_path, **judge)), 0).config
+    kwargs = QwenLongRewardConfig.from_reward_kwargs(config.reward.reward_kwargs).judge_kwargs
+    settings = JudgeConfig.from_kwargs(OmegaConf.to_container(config.reward.reward_kwargs, resolve=True))
+    assert kwargs["judge_prompt"] == "qwenlong_l15" and kwargs["judge_chat_template_kwargs"] == {
+        "enable_thinking": True
+    }
+    assert (settings.prompt, settings.reasoning_effort, settings.max_tokens) == ("qwenlong_l15", "medium", 4096)
+    small = _recipe(tmp_path, **judge, **{"+reward.reward_kwargs.judge_max_tokens": 256})
+    with pytest.raises(PlanError, match=r"judge_max_tokens=256 is too small for a reasoning judge"):
+        plan_phase(load_recipe(small), 0)
 
 
 def test_bad_overlong_buffer_fails_at_plan_time(tmp_path):

@@ -187,7 +187,7 @@ DELETE = object()
         ({"data__inputs": []}, "data: needs inputs (source files for prepare) or synth"),
         ({"data__inptus": ["x"]}, "data.inptus (did you mean 'inputs'?)"),
         ({"data__val_size": -1}, "data.val_size must be >= 0"),
-        ({"phases__1__max_prompt_length": 1000}, "with a data: section the phases' max_prompt_length must strictly"),
+        ({"phases__1__min_input_tokens": 3000}, "phases[1] (long): min_input_tokens must be in [0, 3000)"),
         ({"data": DELETE}, "phases[0] (short): no train_files; list the phase's parquet files or add a recipe-level"),
         (
             {"overrides": {"trainer.v1.trainer_mode": "sync"}},
@@ -225,7 +225,25 @@ def test_generated_data_and_a_tiny_model_need_no_files():
         parse_recipe(copy.deepcopy(data), "s.yaml")
     data["data"]["synth"] = {"n": 3, "maxtokens": 9}
     with pytest.raises(RecipeError, match=r"data.synth.maxtokens \(did you mean 'max_tokens'\?\)"):
-        parse_recipe(data, "s.yaml")
+        parse_recipe(copy.deepcopy(data), "s.yaml")
+    # synth's task labels and corpus mode, checked at plan time with synth's own messages
+    data["data"]["synth"] = {"n": 5, "labels": ["multi_hop", "nope"]}
+    with pytest.raises(RecipeError, match=r"data.synth: .*nope"):
+        parse_recipe(copy.deepcopy(data), "s.yaml")
+    data["data"]["synth"] = {"n": 5, "docs": 40}
+    with pytest.raises(RecipeError, match=r"data.synth: docs 40 sets the documents of corpus examples; add corpus"):
+        parse_recipe(copy.deepcopy(data), "s.yaml")
+    data["data"]["synth"] = {
+        "n": 5,
+        "labels": ["all"],
+        "corpus": True,
+        "docs": 40,
+        "min_tokens": 20000,
+        "max_tokens": 30000,
+    }
+    synth = parse_recipe(data, "s.yaml").data.synth
+    kwargs = synth.synth_kwargs()
+    assert kwargs["labels"] == ["all"] and kwargs["corpus"].active and kwargs["corpus"].n_docs == 40
 
 
 def test_one_tracker_key_sets_veRLs_logger_and_needs_its_package(tmp_path):
@@ -279,3 +297,141 @@ def test_data_tokenizer_defaults_to_the_model(model_path, given, counted):
     }
     recipe = parse_recipe(raw, "t.yaml")
     assert recipe.data.tokenizer == counted == recipe.data_tokenizer
+
+
+# ----------------------------------------------------------------------------- phases of several kinds in one recipe
+
+PIPELINE = {
+    "name": "pipe",
+    "model_path": "/models/tiny",
+    "output_dir": "runs/pipe",
+    "data": {"inputs": ["raw.jsonl"], "tokenizer": "builtin"},
+    "phases": [
+        {"name": "s1", "max_prompt_length": 2000, "max_response_length": 500, "total_training_steps": 2},
+        {"name": "s2", "max_prompt_length": 4000, "max_response_length": 500, "total_training_steps": 2},
+        {
+            "name": "mem",
+            "kind": "memory",
+            "max_input_tokens": 8000,
+            "chunk_tokens": 2000,
+            "memory_tokens": 500,
+            "total_training_steps": 2,
+        },
+        {"name": "fuse", "kind": "merge", "models": ["s2", "mem"], "parameters": {"select_topk": 0.5}},
+        {"name": "s3", "max_prompt_length": 4000, "max_response_length": 500, "total_training_steps": 2},
+    ],
+}
+
+
+def pipeline(**changes):
+    data = copy.deepcopy(PIPELINE)
+    for path, value in changes.items():
+        node = data
+        keys = path.split("__")
+        for k in keys[:-1]:
+            node = node[int(k)] if k.isdigit() else node[k]
+        if value is DELETE:
+            del node[keys[-1]]
+        else:
+            node[keys[-1]] = value
+    return data
+
+
+def test_a_recipe_mixes_kinds_and_each_phase_reads_its_input_range():
+    from qwenlong_verl.driver import layout
+    from qwenlong_verl.driver.recipe import MemoryPhaseConfig, MergeStepConfig
+
+    r = parse_recipe(pipeline(), "p.yaml")
+    assert [p.kind for p in r.phases] == ["rl", "rl", "memory", "merge", "rl"]
+    mem, fuse = r.phases[2], r.phases[3]
+    assert isinstance(mem, MemoryPhaseConfig) and isinstance(fuse, MergeStepConfig)
+    # one step of the agent: a chunk, the memory and the question room in; the new memory out; 4 chunks of 2000
+    assert (mem.max_prompt_length, mem.max_response_length, mem.max_chunks) == (2000 + 500 + 2048, 500, 4)
+    assert (fuse.method, fuse.base, fuse.dtype, fuse.parameters) == ("sce", "", "bfloat16", {"select_topk": 0.5})
+    assert r.data_phases() == [0, 1, 2, 4]
+    # bins at every window; the memory phase reads what is longer than the full-context windows, s3 shares s2's
+    assert r.data_cuts() == [2000, 4000, 8000]
+    assert [r.input_range(i) for i in r.data_phases()] == [(0, 2000), (2000, 4000), (4000, 8000), (2000, 4000)]
+    assert [layout.own_train_files(r, i) for i in r.data_phases()] == [
+        ["runs/pipe/data/phase1.parquet"],
+        ["runs/pipe/data/phase2.parquet"],
+        ["runs/pipe/data/phase3.parquet"],
+        ["runs/pipe/data/phase2.parquet"],
+    ]
+    assert str(layout.merged_model_dir(r, 3)) == "runs/pipe/fuse/actor_hf"
+    # min_input_tokens widens a phase's range: a cut there, the memory phase reads three bins
+    r = parse_recipe(pipeline(phases__2__min_input_tokens=3000), "p.yaml")
+    assert r.data_cuts() == [2000, 3000, 4000, 8000]
+    assert r.data_bins(2) == [3, 4] and r.data_bins(1) == [2, 3] and r.data_bins(4) == [2, 3]
+    # the recipe's kind is every phase's default
+    r = parse_recipe({**pipeline(), "kind": "memory", "phases": [pipeline()["phases"][2]]}, "p.yaml")
+    assert r.phases[0].kind == "memory" and r.base_config == "qwenlong_l1"
+    # retrospective carries only from phases whose inputs fit: not from the memory phase into s3
+    r = parse_recipe(pipeline(phases__4__retrospective=True), "p.yaml")
+    assert r.carry_sources(4) == [0, 1]
+
+
+@pytest.mark.parametrize(
+    "changes, fragment",
+    [
+        ({"phases__1__kind": "grpo"}, "phases[1].kind 'grpo' must be one of rl, memory, merge, sft"),
+        ({"kind": "ppo"}, "kind 'ppo' must be one of rl, memory, merge, sft"),
+        (
+            {"phases": [PIPELINE["phases"][3], *PIPELINE["phases"][:3]]},
+            "phases[0] (fuse): a kind: merge step combines models of earlier phases, so it cannot come first",
+        ),
+        ({"phases__3__models": ["s2", "s3"]}, "phases[3] (fuse): models names 's3', which comes after this step"),
+        ({"phases__3__models": ["s2", "fuse"]}, "models names 'fuse', which comes as this step"),
+        (
+            {"phases__3__models": ["s2", "s9"]},
+            "models names 's9', no phase of this recipe (phases: s1, s2, mem, fuse, s3)",
+        ),
+        ({"phases__3__base": "s3"}, "base names 's3', which comes after this step"),
+        ({"phases__3__models": ["mem"]}, "models must name at least two different earlier phases, got ['mem']"),
+        ({"phases__3__models": ["mem", "mem"]}, "models must name at least two different earlier phases"),
+        ({"phases__3__method": "ties"}, "phases[3] (fuse): method 'ties' must be one of sce"),
+        ({"phases__3__parameters": {"select_topk": 0}}, "phases[3] (fuse): parameters.select_topk must be in (0, 1]"),
+        ({"phases__3__parameters": {"topk": 0.1}}, "unknown key(s): phases[3].parameters.topk; allowed: select_topk"),
+        ({"phases__3__parameters": {"select_topk": "most"}}, "phases[3].parameters.select_topk must be a number"),
+        ({"phases__3__dtype": "int8"}, "dtype 'int8' must be one of bfloat16, float16, float32"),
+        ({"phases__3__max_prompt_length": 10}, "unknown key(s): phases[3].max_prompt_length"),
+        ({"phases__3__models": DELETE}, "missing required key 'phases[3].models'"),
+        ({"phases__1__kind": "sft"}, "a kind: sft phase is a recipe of its own, but this one mixes it with rl"),
+        ({"phases__2__chunk_tokens": DELETE}, "missing required key 'phases[2].chunk_tokens'"),
+        ({"phases__2__max_prompt_length": 4000}, "phases[2].max_prompt_length: a kind: memory phase derives it"),
+        ({"phases__2__chunk_tokens": 0}, "phases[2] (mem): chunk_tokens must be >= 1, got 0"),
+        ({"phases__2__chunk_tokens": 8000}, "chunk_tokens 8000 >= max_input_tokens 8000: every input fits one chunk"),
+        ({"phases__2__memory_tokens": 2000}, "memory_tokens 2000 must be below chunk_tokens 2000"),
+        (
+            {"phases__2__max_chunks": 3},
+            "max_chunks 3 x chunk_tokens 2000 cannot read an input of max_input_tokens 8000",
+        ),
+        (
+            {"phases": [*PIPELINE["phases"][:3], {**PIPELINE["phases"][2], "name": "mem2", "max_input_tokens": 6000}]},
+            "phases[3] (mem2): max_input_tokens 6000 is below the previous memory phase's 8000",
+        ),
+        ({"phases__4__max_prompt_length": 3000}, "max_prompt_length 3000 is below the previous rl phase's 4000"),
+        (
+            {"phases__2__overrides": {"qwenlong.memory.chunk_tokens": 10}},
+            "phases[2].overrides sets qwenlong.memory.chunk_tokens; use the phase's chunk_tokens instead",
+        ),
+        (
+            {"phases__2__overrides": {"actor_rollout_ref.rollout.agent.default_agent_loop": "single_turn_agent"}},
+            "sets actor_rollout_ref.rollout.agent.default_agent_loop; use kind: memory instead",
+        ),
+        ({"phases__2__min_input_tokens": 8000}, "phases[2] (mem): min_input_tokens must be in [0, 8000)"),
+        (
+            {"phases": [{**PIPELINE["phases"][2], "retrospective": True}, PIPELINE["phases"][0]]},
+            "phases[0] (mem): retrospective needs earlier phases to carry from; the first has none",
+        ),
+        (
+            {"phases": [PIPELINE["phases"][2], {**PIPELINE["phases"][0], "retrospective": True}]},
+            "phases[1] (s1): retrospective needs earlier phases to carry from; none before it has inputs that fit",
+        ),
+    ],
+)
+def test_impossible_sequences_and_budgets_fail_in_one_line(changes, fragment):
+    with pytest.raises(RecipeError) as err:
+        parse_recipe(pipeline(**changes), "p.yaml")
+    assert fragment in str(err.value)
+    assert str(err.value).startswith("p.yaml") and "\n" not in str(err.value)

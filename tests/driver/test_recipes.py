@@ -56,7 +56,7 @@ def test_copy_writes_both_files_refuses_to_overwrite_and_force_does(tmp_path):
     assert yaml_path.read_text() == "edited\n"  # nothing written on refusal
     recipes.copy("smoke_1gpu", dest, force=True)
     assert yaml_path.read_bytes() == (recipes.SHIPPED_DIR / "smoke_1gpu.yaml").read_bytes()
-    with pytest.raises(RecipeError, match="no shipped recipe 'nope'; shipped: cpu_smoke"):
+    with pytest.raises(RecipeError, match="no shipped recipe 'nope'; shipped: cpu_memory, cpu_smoke"):
         recipes.copy("nope", dest)
     (tmp_path / "file").write_text("")
     with pytest.raises(RecipeError, match="a file is in the way"):
@@ -110,7 +110,7 @@ def test_plan_takes_a_name_and_names_the_shipped_ones_for_anything_else(cli, tmp
     assert bad.stderr.startswith("error: smoke_1gpuu: is neither a recipe file nor a shipped recipe")
     assert "smoke_1gpu" in bad.stderr and "Traceback" not in bad.stderr
     train = cli("train", "nope", "--dry-run", cwd=tmp_path)
-    assert train.returncode == 2 and "shipped recipes: cpu_smoke" in train.stderr
+    assert train.returncode == 2 and "shipped recipes: cpu_memory, cpu_smoke" in train.stderr
 
 
 @pytest.mark.slow

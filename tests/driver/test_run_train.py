@@ -385,7 +385,7 @@ def test_a_done_phase_must_still_have_its_output_model(tmp_path):
     model.mkdir(parents=True)
     with pytest.raises(
         TrainError,
-        match=r"phase 2 \(p2\) is marked done but has no final_step or model_out; "
+        match=r"phase 2 \(p2\) is marked done but has no model_out; "
         r"rerun with `--from-phase 2`",
     ):
         RunState.load(path, ["p1", "p2"])

@@ -79,8 +79,18 @@ def test_score_rules_only_and_unreachable_judge(cli, tmp_path):
         ('{"data_source": "x", "response": "a", "ground_truth": "b"}\nnot json\n', "line 2: not valid JSON"),
         ('{"data_source": "x", "ground_truth": "b"}\n', "line 1: field 'response'"),
         ('{"data_source": "x", "response": "a"}\n', "line 1: field 'ground_truth'"),
-        ('{"response": "a", "ground_truth": "b"}\n', "line 1: needs 'data_source' or 'extra_info.task'"),
-        ('{"response": "a", "ground_truth": "b", "extra_info": {"task": "poetry"}}\n', "unknown task 'poetry'"),
+        ('{"response": "a", "ground_truth": "b"}\n', "line 1: needs 'data_source' or 'extra_info.answer_type'"),
+        # a task label alone does not say which verifier to use
+        ('{"response": "a", "ground_truth": "b", "extra_info": {"task": "poetry"}}\n', "needs 'data_source'"),
+        (
+            '{"response": "a", "ground_truth": "b", "extra_info": {"answer_type": "poetry"}}\n',
+            "line 1: field 'extra_info.answer_type': unknown answer type 'poetry'",
+        ),
+        (
+            '{"data_source": "x", "response": "a", "ground_truth": "b", "extra_info": {"task": "a/b"}}\n',
+            "line 1: field 'extra_info.task': task label 'a/b' must be",
+        ),
+        ('{"data_source": "x", "response": "a", "ground_truth": "b", "task": "a b!"}\n', "field 'task': task label"),
         ("\n\n", "no rows"),
     ],
 )
@@ -140,3 +150,63 @@ def test_reader_names_undecodable_bytes_surrogates_and_wrong_types(tmp_path):
     path.write_bytes("\n".join(json.dumps(r) for r in ROWS).encode("utf-16"))
     with pytest.raises(ScoreInputError, match="the file is UTF-16-LE, not UTF-8"):
         load_rows(path)
+
+
+def test_task_labels_group_and_answer_types_route(tmp_path, monkeypatch):
+    """A labelled row is verified by its answer type and summarised under its task label; a raw record's top-level
+    ``task`` / ``answer_type`` count as they do in ``prepare``."""
+    import asyncio
+
+    from qwenlong_verl.driver.score import load_rows, score_rows
+
+    monkeypatch.delenv("QWENLONG_JUDGE_URLS", raising=False)
+    rows = [  # "12.50" is 12.5 to the numeric verifier, not to the qa one
+        {"data_source": "mine", "extra_info": {"task": "temporal", "answer_type": "numeric"}, "ground_truth": "12.5"},
+        {"data_source": "mine", "task": "hypothetical", "answer_type": "numeric", "answer": "12.5"},
+        {"data_source": "mine", "extra_info": {"task": "temporal"}, "ground_truth": "12.5"},  # qa from data_source
+        {"data_source": "mine", "extra_info": {"task": "numeric"}, "ground_truth": "12.5"},  # an old row
+    ]
+    path = tmp_path / "responses.jsonl"
+    write_rows(path, [{**r, "response": "Therefore, the answer is 12.50"} for r in rows])
+    loaded = load_rows(path)
+    assert [r.task for r in loaded] == ["temporal", "hypothetical", "temporal", "numeric"]
+    results = asyncio.run(score_rows(loaded, {}))
+    assert [r["score"] for r in results] == [1.0, 1.0, 0.0, 1.0]
+
+
+def test_score_takes_the_judge_prompt_and_reply_budget(cli, tmp_path):
+    """``--judge-prompt`` / ``--judge-max-tokens`` / ``--judge-reasoning-effort`` reach the judge's requests."""
+    from support.eval_server import ChatServer, Reply
+
+    responses = tmp_path / "responses.jsonl"
+    write_rows(responses, ROWS[2:4])  # NYC (judged equivalent) and Boston (not)
+
+    def judge(call) -> Reply:
+        same = "Answer 1: NYC\n" in call.prompt
+        return Reply(text="1) Same city.\n2) [[YES]]" if same else "1) Different cities.\n2) [[NO]]")
+
+    with ChatServer(judge, model="judge") as server:
+        flags = ("--judge-url", server.url, "--judge-prompt", "qwenlong_l1", "--judge-max-tokens", "2048")
+        out = cli("score", "--input", str(responses), *flags, "--judge-reasoning-effort", "low")
+        calls = server.calls_snapshot()
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert len(calls) == 2 and all(c.body["messages"][0]["content"].startswith("You are an expert") for c in calls)
+    assert {(c.body["max_tokens"], c.body["reasoning_effort"]) for c in calls} == {(2048, "low")}
+    all_row = next(row for row in out.stdout.splitlines() if "all" in row and row.count("│") >= 9)
+    assert [c.strip() for c in all_row.split("│")[2:-1]][:5] == ["2", "50.0%", "0.0%", "2", "1"]
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (("--judge-prompt", "qwenlong"), "unknown judge_prompt 'qwenlong'; known: strict, qwenlong_l1, qwenlong_l15"),
+        (("--judge-reasoning-effort", "extreme"), "choose from minimal, low, medium, high"),
+        (("--judge-reasoning-effort", "low", "--judge-max-tokens", "256"), "too small for a reasoning judge"),
+    ],
+)
+def test_bad_judge_prompt_or_budget_is_a_one_line_error(cli, tmp_path, flags, message):
+    responses = tmp_path / "responses.jsonl"
+    write_rows(responses, ROWS[:1])
+    out = cli("score", "--input", str(responses), "--judge-url", "http://127.0.0.1:9", *flags)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert message in " ".join(out.stderr.split())

@@ -309,6 +309,49 @@ def test_judge_rescues_a_paraphrase(tmp_path, capsys):
     assert scores[1]["rule"] == 0.0 and scores[1]["judge"] == 1.0 and scores[1]["correct"] is True
 
 
+def test_eval_has_its_own_judge_prompt_and_budget(tmp_path, capsys):
+    """Eval's judge is the one its flags name (here the L1.5 report's Table 6 prompt to a reasoning judge, as
+    the papers evaluated with their own judge), recorded in the manifest; the score is max(rule, judge)."""
+    paraphrase = "to go and look for her brother's only daughter's aunt"
+
+    def policy(call: Call) -> Reply:
+        return Reply(text=f"<think>.</think>\nTherefore, the answer is {paraphrase}.")
+
+    def judge(call: Call) -> Reply:
+        return Reply(text="1) Same person.\n2) [[YES]]\n\nBoth answers mean the aunt.", reasoning="[[NO]]?")
+
+    out = tmp_path / "run"
+    judge_flags = ("--judge-prompt", "qwenlong_l15", "--judge-max-tokens", "2048", "--judge-reasoning-effort", "low")
+    with ChatServer(policy) as server, ChatServer(judge, model="judge") as judge_server:
+        args = eval_args(server.url, out, ["narrativeqa"], "--judge-url", judge_server.url, *judge_flags)
+        code, text = run_main(capsys, [*args, "--judge-model", "judge"])
+        assert code == 0, text
+        (judged,) = judge_server.calls_snapshot()
+    (message,) = judged.body["messages"]
+    assert message["role"] == "user" and message["content"].startswith("You are an expert in verifying")
+    assert f"Answer 1: {paraphrase}\n" in message["content"]
+    assert (judged.body["max_tokens"], judged.body["reasoning_effort"]) == (2048, "low")
+    (score,) = read_jsonl(out / "scores.jsonl")
+    assert (score["rule"], score["judge"], score["correct"]) == (0.0, 1.0, True)
+    from qwenlong_verl.driver.eval.store import EvalFolder
+
+    recorded = EvalFolder(out).read_manifest()["judge"]
+    assert (recorded["judge_prompt"], recorded["judge_max_tokens"]) == ("qwenlong_l15", 2048)
+
+
+def test_a_bad_judge_setting_fails_before_anything_is_sampled(tmp_path, capsys):
+    with ChatServer(lambda call: Reply(text="x")) as server:
+        args = eval_args(server.url, tmp_path / "run", ["narrativeqa"])
+        with pytest.raises(SystemExit) as exit_:  # an unknown preset is a usage error of the option itself
+            cli.main([*args, "--judge-prompt", "qwenlong"])
+        assert exit_.value.code == 2
+        assert "unknown judge_prompt 'qwenlong'; known: strict, qwenlong_l1, qwenlong_l15" in capsys.readouterr().err
+        code, text = run_main(capsys, [*args, "--judge-reasoning-effort", "high", "--judge-max-tokens", "100"])
+        assert code == 2 and "judge_max_tokens=100 is too small for a reasoning judge" in text, text
+        assert server.calls_snapshot() == []
+    assert not (tmp_path / "run").exists()
+
+
 def test_judge_failures_are_counted_and_reported(tmp_path, capsys):
     def policy(call: Call) -> Reply:
         return Reply(text="<think>.</think>\nTherefore, the answer is to visit a relative.")

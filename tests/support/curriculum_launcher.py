@@ -68,7 +68,7 @@ def save_checkpoint(ckpt: Path, step: int, state: dict, model: Path) -> None:
 
 
 def main() -> int:
-    from qwenlong_verl.common.tasks import task_of
+    from qwenlong_verl.common.tasks import task_label_of
     from qwenlong_verl.driver.retrospective import read_rows
     from qwenlong_verl.worker.curriculum.config import LEDGER_FILE
     from qwenlong_verl.worker.curriculum.ledger import DifficultyLedger, LedgerRecord
@@ -116,7 +116,7 @@ def main() -> int:
                     step=step,
                     uid=f"{phase}-{step}-{k}",
                     index=info["index"],
-                    task=task_of(row["data_source"], info),
+                    task=task_label_of(row["data_source"], info),
                     data_source=row["data_source"],
                     n=n,
                     mean_reward=reward,

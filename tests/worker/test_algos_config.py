@@ -46,6 +46,27 @@ def test_defaults_are_everything_off():
         ({"aepo_enable": True}, "aepo_enable=true needs aepo_h_low and aepo_h_high"),
         ({"aepo_enable": True, "aepo_h_low": 0.5, "aepo_h_high": 0.4}, r"aepo_h_low \(0.5\) must be below aepo_h_high"),
         ({"aepo_enable": "yes"}, "aepo_enable must be true or false"),
+        ({"aepo_threshold_mode": "percent"}, "aepo_threshold_mode must be one of absolute, relative, got 'percent'"),
+        ({"aepo_warmup_steps": -1}, "aepo_warmup_steps must be an integer >= 0, got -1"),
+        ({"aepo_warmup_steps": True}, "aepo_warmup_steps must be an integer >= 0, got True"),
+        ({"aepo_warmup_steps": 2.5}, "aepo_warmup_steps must be an integer >= 0"),
+        ({"aepo_threshold_mode": "relative"}, "aepo_threshold_mode=relative needs aepo_warmup_steps >= 1"),
+        ({"aepo_warmup_steps": 5}, "aepo_warmup_steps=5 is read only with aepo_threshold_mode=relative"),
+        (
+            {"aepo_enable": True, "aepo_threshold_mode": "relative", "aepo_warmup_steps": 3},
+            r"aepo_enable=true needs aepo_h_low and aepo_h_high \(multiples of the warm-up entropy\)",
+        ),
+        (
+            {
+                "aepo_enable": True,
+                "aepo_threshold_mode": "relative",
+                "aepo_warmup_steps": 3,
+                "aepo_h_low": 1.2,
+                "aepo_h_high": 0.8,
+            },
+            r"aepo_h_low \(1.2\) must be below aepo_h_high \(0.8\)",
+        ),
+        ({"aepo_h_high": -0.5}, "aepo_h_high must be nats or a multiple of the warm-up entropy"),
     ],
 )
 def test_bad_values_fail_naming_the_field(kwargs, message):
@@ -56,6 +77,21 @@ def test_bad_values_fail_naming_the_field(kwargs, message):
 def test_valid_settings_and_masks_gradients():
     assert AlgosConfig(neg_clip_mode="token", neg_clip_token_entropy=1.2).masks_gradients
     assert AlgosConfig(aepo_enable=True, aepo_h_low=0.2, aepo_h_high=0.4).masks_gradients
+    relative = AlgosConfig(
+        aepo_enable=True, aepo_threshold_mode="relative", aepo_warmup_steps=5, aepo_h_low=0.9, aepo_h_high=1.1
+    )
+    assert relative.masks_gradients and relative.aepo_threshold_mode == "relative"
+
+
+def test_every_threshold_mode_builds_a_switch():
+    from qwenlong_verl.worker.algos.config import AEPO_THRESHOLD_MODES
+    from qwenlong_verl.worker.algos.entropy_mask import AEPO_THRESHOLD_MODES as SWITCHES
+
+    assert set(SWITCHES) == set(AEPO_THRESHOLD_MODES)
+    absolute = SWITCHES["absolute"](0.2, 0.4, 0)
+    assert (absolute.h_low, absolute.h_high, absolute.warmup) == (0.2, 0.4, None)
+    relative = SWITCHES["relative"](0.9, 1.1, 5)
+    assert relative.warming_up and (relative.warmup.steps, relative.warmup.low, relative.warmup.high) == (5, 0.9, 1.1)
 
 
 # ------------------------------------------------------------------ the base configs
@@ -169,6 +205,29 @@ def test_aepo_settings_are_validated_at_plan():
     assert plan_phase(ok, 0).config.qwenlong.algos.aepo_h_high == 0.4
 
 
+RELATIVE = {
+    "qwenlong.algos.aepo_enable": True,
+    "qwenlong.algos.aepo_threshold_mode": "relative",
+    "qwenlong.algos.aepo_h_low": 0.9,
+    "qwenlong.algos.aepo_h_high": 1.1,
+    "trainer.v1.trainer_mode": "qwenlong",
+}
+
+
+def test_relative_aepo_plans_and_its_warmup_must_fit_the_phase():
+    # one_phase_recipe trains 2 steps (trainer.total_training_steps=2)
+    plan = plan_phase(recipe(**RELATIVE, **{"qwenlong.algos.aepo_warmup_steps": 1}), 0)
+    algos = omega_conf_to_dataclass(plan.config.qwenlong.algos)
+    assert (algos.aepo_threshold_mode, algos.aepo_warmup_steps, algos.aepo_h_low) == ("relative", 1, 0.9)
+    with pytest.raises(PlanError) as err:
+        plan_phase(recipe(**RELATIVE, **{"qwenlong.algos.aepo_warmup_steps": 2}), 0)
+    text = str(err.value)
+    assert "qwenlong.algos.aepo_warmup_steps=2" in text and "trainer.total_training_steps=2" in text
+    assert "AEPO would never act" in text
+    with pytest.raises(PlanError, match="qwenlong.algos: .*aepo_threshold_mode=relative needs aepo_warmup_steps >= 1"):
+        plan_phase(recipe(**RELATIVE), 0)
+
+
 def test_plan_problems_cross_key_rules():
     base = {
         "algorithm": {"adv_estimator": "grpo_task_norm", "norm_adv_by_std_in_grpo": False},
@@ -183,6 +242,18 @@ def test_plan_problems_cross_key_rules():
     base["trainer"]["use_v1"] = False
     assert any("trainer.use_v1=true" in p for p in plan_problems(OmegaConf.create(base)))
     assert plan_problems(OmegaConf.create({"algorithm": {"adv_estimator": "grpo"}})) == []
+    relative = {
+        "trainer": {"use_v1": True, "v1": {"trainer_mode": "qwenlong"}, "total_training_steps": 3},
+        "qwenlong": {"algos": {"aepo_enable": True, "aepo_threshold_mode": "relative", "aepo_warmup_steps": 3}},
+    }
+    problems = plan_problems(OmegaConf.create(relative))
+    assert len(problems) == 1 and "aepo_warmup_steps=3" in problems[0]
+    relative["trainer"]["total_training_steps"] = None  # steps from epochs: unknown at plan time, no claim
+    assert plan_problems(OmegaConf.create(relative)) == []
+    relative["trainer"]["total_training_steps"] = 4
+    assert plan_problems(OmegaConf.create(relative)) == []
+    relative["qwenlong"]["algos"]["aepo_warmup_steps"] = "many"  # a bad type is the section's own error
+    assert plan_problems(OmegaConf.create(relative)) == []
 
 
 @pytest.mark.slow

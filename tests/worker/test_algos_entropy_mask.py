@@ -13,6 +13,7 @@ from verl.workers.config import FSDPActorConfig
 
 from qwenlong_verl.worker.algos.entropy_mask import (
     AepoController,
+    EntropyWarmup,
     batch_entropy,
     mask_negative_gradients,
     negative_gradient_clip,
@@ -222,3 +223,113 @@ def test_clipping_and_aepo_union_and_metrics():
     assert clip_only.metrics["qwenlong/neg_clip_share"] == pytest.approx(float(clip_only.dropped.sum() / mask.sum()))
     assert "qwenlong/aepo_active" not in clip_only.metrics
     assert clip_only.metrics["qwenlong/entropy"] == pytest.approx(batch_entropy(ent, mask))
+
+
+# ------------------------------------------------------------------ relative thresholds (warm-up)
+
+
+def relative(low=0.9, high=1.1, steps=3):
+    return AepoController(warmup=EntropyWarmup(steps, low, high))
+
+
+def test_relative_thresholds_warm_up_then_hysteresis():
+    c = relative(low=0.8, high=1.25, steps=3)
+    # warm-up: off whatever the entropy (2.0 would be far above any band), NaN is not a measurement
+    trace = [c.update(h) for h in (2.0, math.nan, 0.4, 0.6)]
+    assert trace == [False, False, False, False]
+    assert c.warmup.count == 3 and c.warmup.reference == pytest.approx(1.0)
+    assert (c.h_low, c.h_high) == (pytest.approx(0.8), pytest.approx(1.25))
+    assert c.switches == 0 and c.active is False
+    # afterwards: plain hysteresis on the derived bounds, which stay fixed
+    trace = [c.update(h) for h in (1.0, 1.3, 1.0, 0.79, 1.2, 2.0)]
+    assert trace == [False, True, True, False, False, True]
+    assert c.switches == 3 and c.warmup.count == 3 and c.h_high == pytest.approx(1.25)
+
+
+def test_relative_metrics_per_step():
+    c = relative(low=0.5, high=2.0, steps=2)
+    c.update(0.3)
+    first = c.metrics()
+    assert first == {"qwenlong/aepo_active": 0.0, "qwenlong/aepo_switches": 0.0, "qwenlong/aepo_warmup": 1.0}
+    c.update(0.5)  # the step that completes the warm-up is still a warm-up step; the thresholds are known now
+    m = c.metrics()
+    assert m["qwenlong/aepo_warmup"] == 1.0 and m["qwenlong/aepo_active"] == 0.0
+    assert m["qwenlong/aepo_reference"] == pytest.approx(0.4)
+    assert (m["qwenlong/aepo_h_low"], m["qwenlong/aepo_h_high"]) == (pytest.approx(0.2), pytest.approx(0.8))
+    c.update(0.9)
+    m = c.metrics()
+    assert (m["qwenlong/aepo_warmup"], m["qwenlong/aepo_active"], m["qwenlong/aepo_switches"]) == (0.0, 1.0, 1.0)
+    absolute = AepoController(h_low=0.3, h_high=0.6)
+    absolute.update(0.4)
+    assert absolute.metrics() == {
+        "qwenlong/aepo_active": 0.0,
+        "qwenlong/aepo_switches": 0.0,
+        "qwenlong/aepo_warmup": 0.0,
+        "qwenlong/aepo_h_low": 0.3,
+        "qwenlong/aepo_h_high": 0.6,
+    }
+
+
+def test_relative_state_resumes_mid_warmup_and_after(caplog):
+    original = relative(low=0.5, high=1.5, steps=3)
+    original.update(1.0)
+    mid = json.loads(json.dumps(original.state_dict()))
+    resumed = relative(low=0.5, high=1.5, steps=3)
+    resumed.load_state_dict(mid)
+    assert resumed.warming_up and resumed.warmup.count == 1
+    for c in (original, resumed):  # both finish the warm-up on the same two steps
+        c.update(2.0)
+        c.update(3.0)
+    assert resumed.warmup.reference == original.warmup.reference == pytest.approx(2.0)
+    assert (resumed.h_low, resumed.h_high) == (original.h_low, original.h_high) == (1.0, 3.0)
+    original.update(3.5)  # on
+    done = json.loads(json.dumps(original.state_dict()))
+    with caplog.at_level("INFO", logger="qwenlong_verl.worker.algos.entropy_mask"):
+        after = relative(low=0.5, high=1.5, steps=3)
+        after.load_state_dict(done)
+    assert "AEPO thresholds restored: reference batch entropy 2.0000" in caplog.text
+    assert after.active is True and not after.warming_up and after.update(2.0) is True  # in the band: stays on
+    # new factors on resume apply to the saved reference; a changed step count keeps the measured reference
+    rescaled = relative(low=0.25, high=1.25, steps=10)
+    rescaled.load_state_dict(done)
+    assert (rescaled.h_low, rescaled.h_high) == (0.5, 2.5) and rescaled.warmup.reference == 2.0
+
+
+def test_relative_resumed_from_an_absolute_state_measures_again():
+    absolute = AepoController(h_low=0.1, h_high=0.2)
+    absolute.update(0.9)  # on
+    c = relative(steps=2)
+    c.load_state_dict(json.loads(json.dumps(absolute.state_dict())))
+    assert c.warming_up and c.active is False and c.warmup.count == 0
+    assert c.update(5.0) is False  # off during the new warm-up
+
+
+def test_relative_rejects_bad_settings_state_and_a_zero_reference():
+    with pytest.raises(ValueError, match="warm-up steps >= 1"):
+        EntropyWarmup(0, 0.9, 1.1)
+    with pytest.raises(ValueError, match="0 <= low < high"):
+        EntropyWarmup(3, 1.1, 0.9)
+    with pytest.raises(ValueError, match="either bounds or a warm-up"):
+        AepoController(h_low=0.1, h_high=0.2, warmup=EntropyWarmup(3, 0.9, 1.1))
+    with pytest.raises(ValueError, match="wrong types"):
+        relative().load_state_dict({"active": False, "switches": 0, "warmup": {"total": "x", "count": 1}})
+    c = relative(steps=2)
+    c.update(0.0)
+    with pytest.raises(
+        ValueError, match="mean batch entropy of the first 2 steps is 0.0.*aepo_threshold_mode=absolute"
+    ):
+        c.update(0.0)
+
+
+def test_relative_aepo_in_the_update():
+    adv, ent, mask = make_batch(seed=5)
+    h = batch_entropy(ent, mask)
+    aepo = relative(low=0.9, high=1.1, steps=1)
+    warm = mask_negative_gradients(adv, ent * 3, mask, aepo=aepo)  # very high entropy, but the warm-up step
+    assert not warm.dropped.any() and warm.metrics["qwenlong/aepo_warmup"] == 1.0
+    assert warm.metrics["qwenlong/aepo_reference"] == pytest.approx(3 * h)
+    assert warm.metrics["qwenlong/aepo_h_high"] == pytest.approx(3.3 * h)
+    on = mask_negative_gradients(adv, ent * 3.5, mask, aepo=aepo)  # 3.5h > 1.1 x 3h
+    assert torch.equal(on.dropped, negative_response_tokens(adv, mask)) and on.metrics["qwenlong/aepo_active"] == 1.0
+    off = mask_negative_gradients(adv, ent * 2.5, mask, aepo=aepo)  # 2.5h < 0.9 x 3h
+    assert not off.dropped.any() and torch.equal(off.advantages, adv)

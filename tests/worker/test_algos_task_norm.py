@@ -197,3 +197,42 @@ def test_settings_of_the_labels_apply():
         out = compute_advantage(data, adv_estimator="grpo_task_norm", config=AlgoConfig(adv_estimator="grpo_task_norm"))
     ref = reference(torch.tensor(SCORES).tolist(), UIDS, TASKS, eps=0.5, std_mode="group")
     torch.testing.assert_close(out.batch["advantages"], torch.tensor(ref).unsqueeze(-1) * mask, rtol=1e-6, atol=1e-6)
+
+
+# ------------------------------------------------------------------ task labels, not answer types
+
+FIVE_TASKS = [  # (data_source, extra_info, rewards of one group of 4): five task labels over three answer types
+    ("qwenlong_synth_numeric", {"index": 1, "task": "numerical", "answer_type": "numeric"}, [1.0, 0.0, 1.0, 0.0]),
+    ("qwenlong_synth_qa", {"index": 2, "task": "multi_hop", "answer_type": "qa"}, [0.0, 0.0, 0.0, 1.0]),
+    ("qwenlong_synth_numeric", {"index": 3, "task": "temporal", "answer_type": "numeric"}, [0.2, 0.4, 0.6, 0.8]),
+    ("qwenlong_synth_qa", {"index": 4, "task": "niah", "answer_type": "qa"}, [1.0, 1.0, 1.0, 0.0]),
+    ("qwenlong_synth_choice", {"index": 5, "task": "hypothetical", "answer_type": "choice"}, [0.5, 0.5, 0.0, 1.0]),
+    ("qwenlong_synth_numeric", {"index": 6, "task": "numerical", "answer_type": "numeric"}, [0.9, 0.1, 0.1, 0.1]),
+]
+
+
+def test_five_task_labels_are_five_std_groups_through_veRL_compute_advantage():
+    """Rows carrying five task labels (and three answer types) give five task-std groups in veRL's own advantage
+    pipeline: labels read by ``sample_labels`` as the trainer stage reads them, ``grpo_task_norm`` from veRL's
+    registry. Grouping by answer type instead would give other advantages."""
+    from qwenlong_verl.worker.algos.sample_labels import sample_labels
+
+    sources = [s for s, _, rewards in FIVE_TASKS for _ in rewards]
+    infos = [dict(info) for _, info, rewards in FIVE_TASKS for _ in rewards]
+    uids = [f"g{info['index']}" for info in infos]
+    scores = [r for _, _, rewards in FIVE_TASKS for r in rewards]
+    labels = sample_labels(uids, sources, infos)
+    assert labels.task.tolist() == [info["task"] for info in infos]
+
+    data, mask = _data_proto(scores, uids)
+    provided = TaskLabels(task=labels.task, epsilon=EPS, std_mode="task")
+    with provide_task_labels(provided):
+        out = compute_advantage(data, adv_estimator="grpo_task_norm", config=AlgoConfig(adv_estimator="grpo_task_norm"))
+    assert sorted(provided.stats) == ["hypothetical", "multi_hop", "niah", "numerical", "temporal"]
+    for label, figures in provided.stats.items():
+        mine = [s for s, info in zip(scores, infos, strict=True) if info["task"] == label]
+        assert figures == {"std": pytest.approx(statistics.stdev(mine)), "samples": float(len(mine))}
+    expected = torch.tensor(reference(scores, uids, labels.task.tolist())).unsqueeze(-1) * mask
+    torch.testing.assert_close(out.batch["advantages"], expected, rtol=1e-6, atol=1e-6)
+    by_answer_type = reference(scores, uids, [info["answer_type"] for info in infos])
+    assert not np.allclose(expected[:, 0].numpy(), by_answer_type, atol=1e-3)

@@ -290,3 +290,84 @@ def test_missing_entropy_fails_clearly(tmp_path):
         trainer._update_actor(batch, metrics)
     assert trainer.actor_rollout_wg.trained_on == []
     tq.kv_clear(keys=batch.keys, partition_id="train")
+
+
+RELATIVE = (
+    "trainer.v1.trainer_mode=qwenlong",
+    "qwenlong.algos.aepo_enable=true",
+    "qwenlong.algos.aepo_threshold_mode=relative",
+    "qwenlong.algos.aepo_warmup_steps=2",
+    "qwenlong.algos.aepo_h_low=0.6",
+    "qwenlong.algos.aepo_h_high=1.5",
+)
+
+
+@pytest.mark.parametrize("real", [False, True], ids=["mixin", "QwenLongTrainer"])
+def test_relative_aepo_warmup_thresholds_hysteresis_and_resume(tmp_path, real, caplog):
+    trainer = make_trainer(tmp_path, *RELATIVE, real=real)
+    # warm-up step 1: AEPO off even at a high entropy; the reference starts accumulating
+    dropped, m1 = aepo_step(trainer, 1.4, seed=11)
+    assert not dropped and m1["qwenlong/aepo_warmup"] == 1.0 and m1["qwenlong/aepo_active"] == 0.0
+    assert "qwenlong/aepo_h_low" not in m1
+    trainer.global_steps = 1
+    trainer._save_checkpoint()  # a checkpoint in the middle of the warm-up
+
+    resumed = make_trainer(tmp_path, *RELATIVE, real=real)
+    resumed._load_checkpoint()
+    assert resumed.global_steps == 1 and resumed.aepo.warming_up and resumed.aepo.warmup.count == 1
+    with caplog.at_level("INFO", logger="qwenlong_verl.worker.algos.entropy_mask"):
+        dropped, m2 = aepo_step(resumed, 0.6, seed=12)  # warm-up step 2 completes the reference
+    assert not dropped and m2["qwenlong/aepo_warmup"] == 1.0
+    reference = (m1["qwenlong/entropy"] + m2["qwenlong/entropy"]) / 2  # both steps, across the resume
+    assert m2["qwenlong/aepo_reference"] == pytest.approx(reference)
+    assert m2["qwenlong/aepo_h_low"] == pytest.approx(0.6 * reference)
+    assert m2["qwenlong/aepo_h_high"] == pytest.approx(1.5 * reference)
+    assert caplog.text.count("AEPO thresholds measured") == 1  # logged once, when derived
+
+    # afterwards: hysteresis on the derived bounds (reference ~1.0 nats: band ~0.6-1.5)
+    dropped, m3 = aepo_step(resumed, 2.0, seed=13)
+    assert dropped and m3["qwenlong/aepo_active"] == 1.0 and m3["qwenlong/aepo_warmup"] == 0.0
+    assert m3["qwenlong/entropy"] > m3["qwenlong/aepo_h_high"]
+    assert m3["qwenlong/aepo_h_high"] == m2["qwenlong/aepo_h_high"]  # frozen
+    dropped, m4 = aepo_step(resumed, 1.0, seed=14)  # inside the band: stays on
+    assert dropped and m4["qwenlong/aepo_active"] == 1.0
+    resumed.global_steps = 4
+    resumed._save_checkpoint()
+    state = json.loads((tmp_path / "ckpt" / "global_step_4" / "qwenlong_algos.json").read_text())
+    assert state["version"] == 2 and state["aepo"]["warmup"]["reference"] == pytest.approx(reference)
+
+    again = make_trainer(tmp_path, *RELATIVE, real=real)
+    again._load_checkpoint()  # the reference and the switch come back with the step
+    assert again.global_steps == 4 and not again.aepo.warming_up and again.aepo.active is True
+    assert again.aepo.h_high == pytest.approx(m2["qwenlong/aepo_h_high"])
+    dropped, m5 = aepo_step(again, 1.0, seed=15)  # no new warm-up: still on in the band
+    assert dropped and m5["qwenlong/aepo_warmup"] == 0.0 and m5["qwenlong/aepo_switches"] == 1.0
+    dropped, m6 = aepo_step(again, 0.2, seed=16)  # below h_low: negatives return
+    assert not dropped and m6["qwenlong/aepo_active"] == 0.0 and m6["qwenlong/aepo_switches"] == 2.0
+
+
+FIVE_LABEL_GROUPS = [  # five task labels over two answer types, as `synth --labels` writes them
+    ("qwenlong_synth_numeric", {"index": 20, "task": "numerical", "answer_type": "numeric"}, [1.0, 0.0, 1.0, 0.0]),
+    ("qwenlong_synth_qa", {"index": 21, "task": "multi_hop", "answer_type": "qa"}, [0.0, 0.0, 0.0, 1.0]),
+    ("qwenlong_synth_numeric", {"index": 22, "task": "temporal", "answer_type": "numeric"}, [0.2, 0.4, 0.6, 0.8]),
+    ("qwenlong_synth_qa", {"index": 23, "task": "niah", "answer_type": "qa"}, [1.0, 1.0, 1.0, 0.0]),
+    ("qwenlong_synth_numeric", {"index": 24, "task": "counting", "answer_type": "numeric"}, [0.5, 0.5, 0.5, 0.5]),
+]
+
+
+def test_compute_advantage_stage_normalises_and_reports_each_task_label(tmp_path, monkeypatch):
+    """Rows carrying five task labels: five task-std groups in veRL's stage and a metric family per label."""
+    monkeypatch.setitem(globals(), "GROUPS", FIVE_LABEL_GROUPS)
+    trainer = make_trainer(tmp_path, "algorithm.adv_estimator=grpo_task_norm", "trainer.v1.trainer_mode=qwenlong")
+    batch, expected = put_batch()
+    metrics = {}
+    trainer._compute_advantage(batch, metrics)
+    adv, mask = read(batch, "advantages"), read(batch, "response_mask").float()
+    uids, tasks = [u for u, _, _ in expected], [t for _, t, _ in expected]
+    ref = reference([r for _, _, r in expected], uids, tasks)
+    torch.testing.assert_close(adv[:20], torch.tensor(ref).unsqueeze(-1) * mask[:20], rtol=1e-6, atol=1e-6)
+    labels = ["numerical", "multi_hop", "temporal", "niah", "counting"]
+    assert sorted(k.rsplit("/", 1)[1] for k in metrics if k.startswith("qwenlong/task_samples/")) == sorted(labels)
+    assert all(metrics[f"qwenlong/task_samples/{label}"] == 4.0 for label in labels)
+    assert metrics["qwenlong/task_std/counting"] == 0.0 and metrics["qwenlong/task_std/temporal"] > 0
+    tq.kv_clear(keys=batch.keys, partition_id="train")

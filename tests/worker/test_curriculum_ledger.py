@@ -131,3 +131,40 @@ def test_record_from_dict_names_missing_fields():
     del data["pass_rate"]
     with pytest.raises(ValueError, match="lacks pass_rate"):
         LedgerRecord.from_dict(data)
+
+
+def test_task_labels_from_rows_name_the_records_and_the_metric_keys():
+    """Five task labels (from ``extra_info.task``, as the trainer stage reads them) give five per-task metric
+    families; a row without a label is recorded under its answer type."""
+    from qwenlong_verl.worker.algos.sample_labels import sample_labels
+
+    infos = [
+        {"task": "numerical", "answer_type": "numeric"},
+        {"task": "Multi-Hop", "answer_type": "qa"},
+        {"task": "temporal", "answer_type": "numeric"},
+        {"task": "niah", "answer_type": "qa"},
+        {"task": "dialogue_niah", "answer_type": "choice"},
+        {},
+    ]
+    uid = [f"g{i}" for i in range(len(infos)) for _ in range(2)]
+    sources = ["qwenlong_synth"] * 10 + ["docmath_x"] * 2
+    labels = sample_labels(uid, sources, [dict(info) for info in infos for _ in range(2)])
+    records = group_records(
+        phase="p",
+        phase_number=1,
+        step=1,
+        uid=uid,
+        index=[i for i in range(len(infos)) for _ in range(2)],
+        task=labels.task.tolist(),
+        data_source=sources,
+        row_phase=[1] * len(uid),
+        reward=[1.0, 0.0] * len(infos),
+        passed=[True, False] * len(infos),
+        response_length=[3] * len(uid),
+        trained=True,
+    )
+    expected = ["numerical", "multi_hop", "temporal", "niah", "dialogue_niah", "numeric"]
+    assert [rec.task for rec in records] == expected
+    m = step_metrics(records, phase_number=1)
+    for label in expected:
+        assert m[f"qwenlong/reward/{label}"] == 0.5 and m[f"qwenlong/task_share/{label}"] == pytest.approx(1 / 6)

@@ -24,7 +24,7 @@ from support.standins import (
     make_prepared_data,
 )
 
-from qwenlong_verl.common.tasks import task_of
+from qwenlong_verl.common.tasks import task_label_of
 from qwenlong_verl.driver.compose import compose
 from qwenlong_verl.worker.curriculum.ledger import DifficultyLedger, step_metrics
 
@@ -327,7 +327,7 @@ def test_dapo_refills_are_bounded_and_the_error_names_phase_and_share(stack, tmp
 
 
 def _stream_tasks(stack, submitted):
-    return [task_of(stack["rows"][i]["data_source"], stack["rows"][i]["extra_info"]) for _, i in submitted]
+    return [task_label_of(stack["rows"][i]["data_source"], stack["rows"][i]["extra_info"]) for _, i in submitted]
 
 
 def test_fit_writes_the_ledger_and_resumes_exactly_after_a_crash(stack, tmp_path, transfer_queue):

@@ -13,7 +13,8 @@ import pytest
 from qwenlong_verl.worker.rewards import compute_score, compute_score_async
 from qwenlong_verl.worker.rewards import judge as judge_mod
 from qwenlong_verl.worker.rewards.hybrid import judge_config_for
-from qwenlong_verl.worker.rewards.judge import JudgeConfig, base_url, close_clients, parse_urls, parse_verdict
+from qwenlong_verl.worker.rewards.judge import JudgeConfig, base_url, close_clients, parse_urls
+from qwenlong_verl.worker.rewards.judge_prompts import final_verdict
 from qwenlong_verl.worker.rewards.judge_server import LocalJudgeServer
 
 pytestmark = pytest.mark.timeout(60)
@@ -343,7 +344,7 @@ def test_clients_of_finished_loops_are_closed_and_forgotten(server):
     ],
 )
 def test_verdict_parser_is_strict(reply, verdict):
-    assert parse_verdict(reply) is verdict
+    assert final_verdict(reply) is verdict
 
 
 def test_url_forms():

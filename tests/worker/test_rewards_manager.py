@@ -207,6 +207,38 @@ async def test_manager_scores_a_real_batch(tokenizer, judge):
     assert metrics["qwenlong_reward/format_violation_rate"] == pytest.approx(1 / 6)
 
 
+async def test_judge_prompt_flows_from_reward_kwargs_through_the_manager(tokenizer):
+    """``judge_prompt`` and the reasoning options in ``reward.reward_kwargs`` reach every judge request the
+    manager's workers send (the published layout, its reply format read by its own rule)."""
+    from support.eval_server import ChatServer, Reply
+
+    def respond(call) -> Reply:
+        same = "Answer 1: NYC\n" in call.prompt
+        return Reply(text=f"1) Compared.\n2) [[{'YES' if same else 'NO'}]]\nDone.")
+
+    with ChatServer(respond, model="judge") as server:
+        config = compose(
+            f"+reward.reward_kwargs.judge_urls=[{server.url}]",
+            "+reward.reward_kwargs.judge_prompt=qwenlong_l1",
+            "+reward.reward_kwargs.judge_max_tokens=512",
+            "+reward.reward_kwargs.judge_chat_template_kwargs={enable_thinking:false}",
+        )
+        rows = [
+            dict(source="hotpotqa", prompt="Q: city?", response=THINK + "The answer is NYC", gold="New York City"),
+            dict(source="hotpotqa", prompt="Q: city?", response=THINK + "The answer is Boston", gold="New York City"),
+        ]
+        _, outputs = await run_worker(config, make_batch(tokenizer, rows))
+        calls = server.calls_snapshot()
+    assert [o["reward_extra_info"]["judge"] for o in outputs] == [1.0, 0.0]
+    assert [o["reward_score"] for o in outputs] == [1.0, 0.0]  # the closing "Done." is allowed by this preset
+    assert len(calls) == 2
+    for call in calls:
+        system, user = call.body["messages"]
+        assert system["content"].startswith("You are an expert in verifying if two answers are the same.")
+        assert user["content"].endswith("\nAnswer 2: New York City\n")
+        assert call.body["max_tokens"] == 512 and call.body["chat_template_kwargs"] == {"enable_thinking": False}
+
+
 async def test_prompt_that_opens_think_requires_a_closed_block(tokenizer):
     config = compose("+reward.reward_kwargs.format_penalty=1.0")
     opened = "Q: answer?\n<think>\n"

@@ -11,7 +11,16 @@ import sys
 
 from qwenlong_verl import __version__
 from qwenlong_verl.common.errors import Interrupted, QwenLongError
-from qwenlong_verl.driver.cli import data, demo, doctor, evaluate, recipe, recipes, score  # noqa: F401  (they register)
+from qwenlong_verl.driver.cli import (  # noqa: F401  (they register)
+    data,
+    demo,
+    difficulty,
+    doctor,
+    evaluate,
+    recipe,
+    recipes,
+    score,
+)
 from qwenlong_verl.driver.cli.args import add_arguments, build
 from qwenlong_verl.driver.cli.command import COMMANDS
 
@@ -20,6 +29,7 @@ ORDER = (
     "recipes",
     "plan",
     "synth",
+    "difficulty",
     "prepare",
     "sft-data",
     "eval",

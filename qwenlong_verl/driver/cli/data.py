@@ -9,7 +9,9 @@ from typing import Any
 
 from qwenlong_verl.driver.cli.args import Flag
 from qwenlong_verl.driver.cli.command import command, console
+from qwenlong_verl.driver.data.difficulty import DifficultyFilter, parse_bins, parse_shares
 from qwenlong_verl.driver.data.prepare import DEFAULT_PHASES, parse_phases
+from qwenlong_verl.driver.data.synth.corpus import CorpusOptions
 
 INPUTS = {"input": Flag(metavar="FILE")}
 
@@ -34,17 +36,33 @@ class SynthArgs:
     """Random seed: same arguments, same bytes."""
 
     tasks: list[str] = field(default_factory=list)
-    """Tasks to generate in turn, of numeric, choice, qa (default: all three)."""
+    """Answer types to generate, of numeric, choice, qa (default: all three); without --labels, in turn, and the
+    rows are labelled by them."""
+
+    labels: list[str] = field(default_factory=list)
+    """Task labels to generate in turn, each row labelled with its question's task: numerical, counting,
+    multi_hop, temporal, niah, hypothetical (with --corpus: corpus_numerical, corpus_aggregation), or all
+    (default: label by answer type)."""
+
+    corpus: CorpusOptions = field(default_factory=CorpusOptions)
+    """Corpus-scale examples (CorpusQA style): hundreds of documents per context, aggregation questions."""
 
 
 @command(
     "synth",
     help="generate verifiable long-context questions (jsonl that `prepare` reads)",
     description="Corpus-level numeric aggregation over many generated reports with tables, multi-hop chains "
-    "across distant documents, multiple-choice variants and relevant-looking distractors; answers computed "
-    "by construction. Same arguments, same bytes.",
+    "across distant documents, temporal, single-fact (needle) and hypothetical questions, multiple-choice variants "
+    "and relevant-looking distractors; answers computed by construction. --corpus: each context is a corpus of "
+    "hundreds of documents (up to 10M tokens), each question a count, sum, mean, spread, comparison or ranking over "
+    "many of them, written a document at a time. Same arguments, same bytes.",
     config=SynthArgs,
-    flags={"out": Flag(metavar="FILE"), "n": Flag(metavar="N"), "tasks": Flag(metavar="LIST", comma=True)},
+    flags={
+        "out": Flag(metavar="FILE"),
+        "n": Flag(metavar="N"),
+        "tasks": Flag(metavar="LIST", comma=True),
+        "labels": Flag(metavar="LIST", comma=True),
+    },
 )
 def run_synth(args: SynthArgs) -> int:
     import time
@@ -65,12 +83,17 @@ def run_synth(args: SynthArgs) -> int:
             args.max_tokens,
             seed=args.seed,
             tasks=args.tasks or None,
+            labels=args.labels or None,
             progress=lambda done, _total: bar.update(job, completed=done),
+            corpus=args.corpus,
         )
     took = time.perf_counter() - start
+    corpora = f" (corpora of {stats.docs} documents)" if stats.docs else ""
     console().print(
-        f"wrote [bold]{stats.examples} examples[/] to {escape(stats.path)}: {stats.document_tokens:,} document tokens "
+        f"wrote [bold]{stats.examples} examples[/]{corpora} to {escape(stats.path)}: {stats.document_tokens:,} "
+        "document tokens "
         f"in {took:.1f} s; tasks {', '.join(f'{k} {v}' for k, v in stats.tasks.items())}; "
+        f"answer types {', '.join(f'{k} {v}' for k, v in stats.answer_types.items())}; "
         f"kinds {', '.join(f'{k} {v}' for k, v in sorted(stats.kinds.items()))}",
         soft_wrap=True,
     )
@@ -106,6 +129,9 @@ class PrepareArgs:
     plot: bool = True
     """Draw DIR/lengths.png, the histogram of prompt lengths (--no-plot skips it)."""
 
+    difficulty: DifficultyFilter = field(default_factory=DifficultyFilter)
+    """pass@k difficulty (a file of `qwenlong-verl difficulty`): annotate, filter and balance the rows."""
+
 
 @command(
     "prepare",
@@ -119,6 +145,10 @@ class PrepareArgs:
         "output": Flag(metavar="DIR"),
         "tokenizer": Flag(metavar="NAME_OR_PATH"),
         "phases": Flag(metavar="LIST", parse=parse_phases),
+        "file": Flag("--difficulty", metavar="FILE"),
+        "bins": Flag(metavar="EDGES", parse=parse_bins),
+        "bin_shares": Flag(metavar="SHARES", parse=parse_shares),
+        "seed": Flag("--bin-seed", metavar="N"),
     },
 )
 def run_prepare(args: PrepareArgs) -> int:
@@ -141,6 +171,7 @@ def run_prepare(args: PrepareArgs) -> int:
             apply_chat_template_kwargs=args.chat_template_kwargs,
             plot=args.plot,
             progress=lambda done, total: bar.update(job, completed=done, total=total),
+            difficulty=args.difficulty,
         )
     for problem in stats.problems[:20]:
         console().print(f"[yellow]dropped[/] ({problem.reason}) {escape(str(problem))}", soft_wrap=True)
@@ -162,7 +193,26 @@ def run_prepare(args: PrepareArgs) -> int:
     console().print(table)
     dropped = ", ".join(f"{k} {v}" for k, v in stats.dropped.items()) or "none"
     console().print(f"{stats.rows_written} of {stats.rows_read} rows written; dropped: {dropped}", soft_wrap=True)
+    if stats.difficulty is not None:
+        _print_difficulty(stats.difficulty)
     return 0
+
+
+def _print_difficulty(report) -> None:
+    """The difficulty table of ``difficulty.md``, on the console."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from qwenlong_verl.driver.data.difficulty import REPORT_FILE, file_line, report_table
+
+    header, rows = report_table(report)
+    table = Table(title=f"pass@1 bins, before → after ({escape(REPORT_FILE)})")
+    for column in header:
+        table.add_column(escape(column))
+    for row in rows:
+        table.add_row(*map(escape, row))
+    console().print(escape(file_line(report)), soft_wrap=True)
+    console().print(table)
 
 
 def _read_template(path: str) -> str:

@@ -1,4 +1,5 @@
-"""``eval`` and ``report``: sample a served policy on benchmarks, score like training, write the report.
+"""``eval`` and ``report``: sample a served policy on benchmarks, score like training, write the report;
+``report`` also rebuilds a training output folder's report (:mod:`qwenlong_verl.driver.run.report`).
 
 The options are :class:`~qwenlong_verl.driver.eval.runner.EvalConfig` and its
 :class:`~qwenlong_verl.driver.eval.generate.GenerationConfig`: their defaults and docstrings are the CLI's.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from qwenlong_verl.common.errors import RunFailed
+from qwenlong_verl.common.errors import InputError, RunFailed
 from qwenlong_verl.driver.cli.args import HIDDEN, Flag
 from qwenlong_verl.driver.cli.command import command, console
 from qwenlong_verl.driver.cli.judge import JUDGE_FLAGS
@@ -37,6 +38,8 @@ EVAL_FLAGS = {
     "backoff_s": HIDDEN,
     "backoff_max_s": HIDDEN,
     "api_key": Flag(env=("QWENLONG_EVAL_API_KEY", "OPENAI_API_KEY")),
+    **{name: Flag(metavar="N") for name in ("chunk_tokens", "memory_tokens", "plan_tokens", "max_chunks")},
+    **{name: Flag(metavar="N") for name in ("update_tokens", "answer_tokens")},
 }
 
 
@@ -98,10 +101,11 @@ def run_eval(config: EvalConfig) -> int:
     with Progress(*columns, console=console(), transient=False) as progress:
         result = runner.run_eval(config, _EvalProgress(progress))
     stats = result.generation
+    drawn = f"{stats.ok} new samples ({stats.retries} retries)"
+    if config.agent == "memory":
+        drawn = f"{stats.ok} new trajectories ({stats.calls} generations, {stats.retries} retries)"
     console().print(
-        f"{result.items} items ({result.truncated} truncated); drew {stats.ok} new samples "
-        f"({stats.retries} retries), scored {result.scored}",
-        soft_wrap=True,
+        f"{result.items} items ({result.truncated} truncated); drew {drawn}, scored {result.scored}", soft_wrap=True
     )
     _print_summary(result.rows, result.report_dir)
     failures = []
@@ -124,18 +128,45 @@ class ReportArgs:
     """``report`` options."""
 
     dir: Path
-    """An eval folder written by `qwenlong-verl eval`."""
+    """An eval folder written by `qwenlong-verl eval`, or a training output folder of `qwenlong-verl train`."""
+
+    compare: Path | None = None
+    """Another eval folder shown beside DIR by input length, on the items both hold (e.g. a full-context run next
+    to a --agent memory run of the same benchmark)."""
 
 
 @command(
     "report",
-    help="rebuild the report (markdown table, PNG plots) of an eval folder",
+    help="rebuild the report (markdown, PNG plots) of an eval folder or of a training output folder",
+    description="DIR with train_state.json (a `qwenlong-verl train` output folder): per-step reward, accuracy, "
+    "response length, entropy and the AEPO switch per phase, from each phase's metrics.jsonl, into DIR/report/. "
+    "Any other DIR is read as an eval folder (`qwenlong-verl eval`).",
     config=ReportArgs,
-    flags={"dir": Flag(positional=True, metavar="DIR")},
+    flags={"dir": Flag(positional=True, metavar="DIR"), "compare": Flag(metavar="DIR")},
 )
 def run_report(args: ReportArgs) -> int:
+    from qwenlong_verl.driver.run.report import is_training_folder
+
+    if is_training_folder(args.dir):
+        if args.compare is not None:
+            raise InputError(f"--compare is for eval folders; {args.dir} is a training output folder")
+        return _training_report(args.dir)
     from qwenlong_verl.driver.eval.report import build_report
 
-    rows, _, report_dir = build_report(args.dir)
+    rows, _, report_dir = build_report(args.dir, compare=args.compare)
     _print_summary(rows, report_dir)
+    return 0
+
+
+def _training_report(root: Path) -> int:
+    from rich.markup import escape
+
+    from qwenlong_verl.driver.run.report import README, build_training_report
+
+    report = build_training_report(root)
+    for phase in report.phases:
+        console().print(f"{escape(phase.name)}: {len(phase.rows)} steps", soft_wrap=True)
+    if report.missing:
+        console().print(f"no steps logged yet: {escape(', '.join(report.missing))}", soft_wrap=True)
+    console().print(f"report: {escape(str(report.report_dir / README))}", soft_wrap=True)
     return 0

@@ -55,30 +55,23 @@ def run_plan(args: PlanArgs) -> int:
     recipe = recipes.load(args.recipe)
     plans = plan_recipe(recipe)
     table = Table(title=f"recipe {recipe.name}: {recipe.description}".rstrip(": "))
-    for column in ("#", "phase", "input window", "output", "length", "train files", "data"):
+    for column in ("#", "phase", "kind", "input window", "output", "length", "reads", "inputs"):
         table.add_column(column)
     for plan in plans:
-        ph = plan.phase
-        length = f"{ph.total_training_steps} steps" if ph.total_training_steps else f"{ph.total_epochs} epochs"
-        files = [str(f) for f in plan.config.data.train_files]  # what veRL will read (recipe or built by train)
+        # what the run will read: veRL's train files (the recipe's or built by train), a merge's models
+        window, output, length, files = plan.kind.table_cells(recipe, plan.index, plan.config)
         missing = [f for f in files if not Path(f).exists()]
         data = "[green]present[/]" if not missing else f"[yellow]{len(missing)} missing[/]"
         table.add_row(
-            str(plan.index + 1),
-            ph.name,
-            f"{ph.max_prompt_length:,}",
-            f"{ph.max_response_length:,}",
-            length,
-            ", ".join(files),
-            data,
+            str(plan.index + 1), plan.phase.name, plan.phase.kind, window, output, length, ", ".join(files), data
         )
     console().print(table)
     for plan in plans:
-        console().print(f"\n[bold]phase {plan.index + 1} ({plan.phase.name})[/] — veRL config validated")
+        console().print(f"\n[bold]phase {plan.index + 1} ({plan.phase.name})[/] — {plan.kind.checked}")
         console().print(plan.command_line, soft_wrap=True, markup=False)
         for note in plan.notes:
             console().print(f"  - {note}", soft_wrap=True, markup=False)
-        if args.show_config:
+        if args.show_config and plan.kind.trains:
             from omegaconf import OmegaConf
 
             console().print(OmegaConf.to_yaml(plan.config), markup=False)
@@ -118,7 +111,7 @@ def run_train(args: TrainArgs) -> int:
     console().print(table)
     for r in reports:
         built = "data built, " if r.rows is not None else ""
-        console().print(f"\n[bold]phase {r.number} ({r.name})[/] — {built}veRL config validated")
+        console().print(f"\n[bold]phase {r.number} ({r.name})[/] — {built}{r.checked}")
         if r.carry:
             console().print(r.carry, soft_wrap=True, markup=False)
         console().print(r.command_line, soft_wrap=True, markup=False)

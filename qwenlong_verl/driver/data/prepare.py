@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import re
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -26,7 +27,8 @@ from typing import Any
 
 from qwenlong_verl.common.errors import InputError
 from qwenlong_verl.common.files import atomic_folder, input_problem, refuse_overwriting
-from qwenlong_verl.common.tasks import TASKS
+from qwenlong_verl.common.tasks import ANSWER_TYPES
+from qwenlong_verl.driver.data import difficulty as pass_rates
 from qwenlong_verl.driver.data.schema import (
     Example,
     RowError,
@@ -136,6 +138,9 @@ class PhaseStats:
     """... and at most this long: the phase window, veRL's ``data.max_prompt_length`` for it."""
     rows: int
     tasks: dict[str, int]
+    """Rows per task label present (``extra_info.task``: ``multi_hop``, ``numerical``, ... or an answer type)."""
+    answer_types: dict[str, int]
+    """Rows per answer type (``numeric``, ``choice``, ``qa``; zero counts included)."""
     tokens: dict[str, float]
     """min / max / mean / p50 / p90 of ``input_tokens`` (empty when the phase has no rows)."""
 
@@ -152,12 +157,15 @@ class PrepareStats:
     rows_read: int
     rows_written: int
     dropped: dict[str, int]
-    """Dropped rows per reason (``missing``, ``empty``, ``unknown_task``, ``bad_gold``, ``too_long``, ...)."""
+    """Dropped rows per reason (``missing``, ``empty``, ``unknown_task``, ``bad_task``, ``bad_gold``, ``too_long``,
+    ...)."""
     phase_stats: list[PhaseStats]
     problems: list[Problem] = field(default_factory=list)
     histogram: str | None = None
     """File name of the PNG histogram inside the output directory (None when not plotted)."""
     apply_chat_template_kwargs: dict = field(default_factory=dict)
+    difficulty: pass_rates.DifficultyReport | None = None
+    """What ``--difficulty`` did: pass@1 bins per phase before and after, rows left out (None without it)."""
 
     @property
     def phase_files(self) -> list[str]:
@@ -251,9 +259,69 @@ def _init_worker(tokenizer_name: str, apply_chat_template_kwargs: dict, in_pool:
     _worker_kwargs = dict(apply_chat_template_kwargs)
 
 
+LONG_PROMPT_CHARS = 1 << 18
+"""A rendered prompt longer than this (256K characters, ~60K tokens) is counted by :func:`count_long_text`."""
+
+_PIECE_CHARS = 1 << 15
+_PIECES_PER_CALL = 32
+_LINE_START = re.compile(r"\n(?=\S)")
+_CUTS_EXACT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+"""Tokenizer -> whether :func:`line_pieces` cuts keep its counts exact (probed once per tokenizer)."""
+_PROBE = (
+    "Document 12: Brolda Holdings annual report\nBrolda Holdings is a shipping company. It's 'quoted'.\n\n"
+    "| Metric | 2019 | 2020 |\n|---|---|---|\n| Revenue (million USD) | 123.4 | -5.06 |\n\n  indented line\n"
+    "\ttab\r\nCRLF line\n中文的句子。\nÉtude naïve — über.\n1,234,567 items; 3.14%!\n<|im_end|>\n<|im_start|>user\n"
+)
+
+
+def line_pieces(text: str, size: int = _PIECE_CHARS) -> Iterator[str]:
+    """``text`` in pieces of about ``size`` characters, each cut after a line break that a non-space character
+    follows: a byte-level BPE tokenizer (Qwen, Llama 3, GPT-style) never joins a token across such a cut."""
+    start = 0
+    while len(text) - start > size:
+        cut = _LINE_START.search(text, start + size)
+        if cut is None:
+            break
+        yield text[start : cut.end()]
+        start = cut.end()
+    yield text[start:]
+
+
+def _cuts_are_exact(tokenizer) -> bool:
+    """Whether counting at every line start adds up to the whole text's count for this tokenizer (a sentencepiece
+    tokenizer that marks the start of a text would count one more token per piece)."""
+    found = _CUTS_EXACT.get(tokenizer)
+    if found is None:
+        probe = _PROBE * 3
+        whole = count_rendered_tokens([probe], tokenizer)[0]
+        found = _CUTS_EXACT[tokenizer] = sum(count_rendered_tokens(list(line_pieces(probe, 1)), tokenizer)) == whole
+    return found
+
+
+def count_long_text(text: str, tokenizer) -> int:
+    """Tokens of a long rendered prompt, exactly as a whole-text count, in bounded time and memory.
+
+    One million tokens as one text take a tokenizer 5-15 s on one thread and ~0.5 GB (ids, offsets and token
+    strings of every token). Counted in :func:`line_pieces`, a few at a time, the pieces spread over the
+    tokenizer's threads and only one call's tokens are held. Where cuts would change the count
+    (:func:`_cuts_are_exact`), the text is counted whole.
+    """
+    if not _cuts_are_exact(tokenizer):
+        return count_rendered_tokens([text], tokenizer)[0]
+    total, pieces = 0, []
+    for piece in line_pieces(text):
+        pieces.append(piece)
+        if len(pieces) == _PIECES_PER_CALL:
+            total += sum(count_rendered_tokens(pieces, tokenizer))
+            pieces = []
+    return total + sum(count_rendered_tokens(pieces, tokenizer))
+
+
 def _count_batch(batch: list[list[dict]]) -> list[int]:
     texts = [render_prompt(messages, _worker_tokenizer, _worker_kwargs) for messages in batch]
-    return count_rendered_tokens(texts, _worker_tokenizer)
+    short = [i for i, text in enumerate(texts) if len(text) <= LONG_PROMPT_CHARS]
+    counts = dict(zip(short, count_rendered_tokens([texts[i] for i in short], _worker_tokenizer), strict=True))
+    return [counts[i] if i in counts else count_long_text(text, _worker_tokenizer) for i, text in enumerate(texts)]
 
 
 def count_tokens(
@@ -309,7 +377,7 @@ def messages_of(example: Example) -> list[dict]:
     """The chat prompt of an example: its own (veRL rows) or THE template's (raw records); shared with SFT."""
     if example.prompt is not None:
         return example.prompt
-    return build_messages(example.document or "", example.question, example.task, example.choices or None)
+    return build_messages(example.document or "", example.question, example.answer_type, example.choices or None)
 
 
 def token_summary(values: list[int]) -> dict[str, float]:
@@ -341,11 +409,14 @@ def prepare(
     apply_chat_template_kwargs: Mapping[str, Any] | None = None,
     plot: bool = True,
     progress: ProgressCallback | None = None,
+    difficulty: pass_rates.DifficultyFilter | None = None,
 ) -> PrepareStats:
     """Validate, count, split and write; see the module docstring. Returns what was written and dropped.
 
     ``apply_chat_template_kwargs`` must equal the training config's ``data.apply_chat_template_kwargs`` (for
     instance ``{"enable_thinking": False}``), or the counted lengths differ from veRL's.
+    ``difficulty`` (a pass@k difficulty file and what to do with it) annotates, filters and balances the rows of
+    each phase after the length split (:mod:`qwenlong_verl.driver.data.difficulty`).
     """
     windows = parse_phases(phases)
     if not inputs:
@@ -358,7 +429,7 @@ def prepare(
     try:
         for n in range(1, len(windows) + 1):
             refuse_overwriting(phase_file(output_dir, n), inputs, flag="--output-dir")
-        for name in (STATS_FILE, HISTOGRAM_FILE):
+        for name in (STATS_FILE, HISTOGRAM_FILE, pass_rates.REPORT_FILE):
             refuse_overwriting(Path(output_dir) / name, inputs, flag="--output-dir")
     except InputError as exc:
         raise PrepareError(str(exc)) from None
@@ -366,6 +437,7 @@ def prepare(
         check_count(flag, count, error=PrepareError)
     # fail fast, before reading gigabytes, with the tokenizer's own message
     max_chars = windows[-1] * max_token_chars(load_tokenizer(tokenizer))
+    measured = pass_rates.load_difficulty(difficulty.file) if difficulty is not None and difficulty.active else None
 
     problems: list[Problem] = []
     examples: list[tuple[int, Example]] = []
@@ -420,6 +492,9 @@ def prepare(
         listed = "\n".join(f"  {p}" for p in problems[:_LOGGED_PROBLEMS])
         more = f"\n  ... and {len(problems) - _LOGGED_PROBLEMS} more" if len(problems) > _LOGGED_PROBLEMS else ""
         raise BadRowsError(f"{len(problems)} bad row(s) (strict mode, nothing written):\n{listed}{more}", problems)
+    report = None
+    if measured is not None:
+        by_phase, report = pass_rates.apply_difficulty(by_phase, measured, difficulty)
 
     out = Path(output_dir)
     for path in sorted(out.glob("phase*.parquet")):
@@ -438,10 +513,13 @@ def prepare(
             inputs=[str(p) for p in inputs],
             rows_read=rows_read,
             rows_written=sum(p.rows for p in phase_stats),
-            dropped=dict(sorted(Counter(p.reason for p in problems).items())),
+            dropped=dict(
+                sorted((Counter(p.reason for p in problems) + Counter(report.dropped if report else {})).items())
+            ),
             phase_stats=phase_stats,
             problems=problems,
             apply_chat_template_kwargs=dict(apply_chat_template_kwargs or {}),
+            difficulty=report,
         )
         if plot:
             stats.histogram = HISTOGRAM_FILE
@@ -449,12 +527,14 @@ def prepare(
         (new / STATS_FILE).write_text(
             json.dumps(stats.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
+        if report is not None:
+            (new / pass_rates.REPORT_FILE).write_text(pass_rates.report_markdown(report), encoding="utf-8")
     return stats
 
 
 def _is_own(name: str) -> bool:
     """A file ``prepare`` writes (and so replaces) in its output folder; anything else there is kept."""
-    return name in (STATS_FILE, HISTOGRAM_FILE) or (
+    return name in (STATS_FILE, HISTOGRAM_FILE, pass_rates.REPORT_FILE) or (
         name.startswith("phase") and name.endswith(".parquet") and name[5:-8].isdigit()
     )
 
@@ -476,15 +556,17 @@ def _write_phase(out: Path, phase: int, windows: list[int], rows: list[dict]) ->
             windows[phase - 1],
             path.name,
         )
-    pq.write_table(pa.Table.from_pylist(rows, schema=arrow_schema()), path)
+    pq.write_table(pa.Table.from_pylist(rows, schema=pass_rates.with_difficulty_fields(arrow_schema(), rows)), path)
     tasks = Counter(r["extra_info"]["task"] for r in rows)
+    answer_types = Counter(r["extra_info"]["answer_type"] for r in rows)
     return PhaseStats(
         phase=phase,
         file=path.name,
         min_exclusive=_lower(windows, phase),
         max_inclusive=windows[phase - 1],
         rows=len(rows),
-        tasks={t: tasks.get(t, 0) for t in TASKS},
+        tasks=dict(sorted(tasks.items())),
+        answer_types={t: answer_types.get(t, 0) for t in ANSWER_TYPES},
         tokens=token_summary(_lengths(rows)),
     )
 

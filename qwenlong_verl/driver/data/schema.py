@@ -7,12 +7,16 @@ A prepared row is a plain veRL RL row (what ``RLHFDataset`` reads and the reward
     prompt        list[message]  chat messages ({"role", "content"}), built by data.template.build_messages
     ability       str            the task label (veRL carries it, nothing reads it)
     reward_model  {style: "rule", ground_truth: str}
-    extra_info    {index, task, question, input_tokens, source_id, choices, phase, source_meta}
+    extra_info    {index, task, answer_type, question, input_tokens, source_id, choices, phase, source_meta}
+
+``task`` is the task label (the group of balancing, task-norm std, ledger, metrics) and ``answer_type`` the
+answer type (verifier and answer format); :mod:`qwenlong_verl.common.tasks` keeps both vocabularies.
 
 Two kinds of input records are accepted (jsonl or parquet): *raw* records (``question``, ``answer``, one of
-``documents`` / ``context`` / ``document``, optional ``task``, ``choices``, ``id``, ``data_source``) and *veRL*
-rows that already carry ``prompt`` and ``reward_model`` (DocQA-RL-1.6K and the like). Both become an
-:class:`Example`; :func:`make_row` turns an example into the prepared row once its length is known.
+``documents`` / ``context`` / ``document``, optional ``task``, ``answer_type``, ``choices``, ``id``,
+``data_source``) and *veRL* rows that already carry ``prompt`` and ``reward_model`` (DocQA-RL-1.6K and the
+like). Both become an :class:`Example`; :func:`make_row` turns an example into the prepared row once its length
+is known.
 """
 
 from __future__ import annotations
@@ -26,7 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from qwenlong_verl.common.errors import InputError
-from qwenlong_verl.common.tasks import CHOICE, NUMERIC, TASKS, UnknownTaskError, normalize_task, task_from_data_source
+from qwenlong_verl.common.tasks import (
+    CHOICE,
+    NUMERIC,
+    TaskFieldError,
+    UnknownAnswerTypeError,
+    answer_type_from_data_source,
+    resolve_task,
+)
 from qwenlong_verl.driver.data.template import join_documents
 
 DEFAULT_DATA_SOURCE = "qwenlong_raw"
@@ -45,9 +56,13 @@ class FieldDoc:
 
 
 ROW_SCHEMA: tuple[FieldDoc, ...] = (
-    FieldDoc("data_source", "str", "origin of the example; the reward falls back to it when extra_info.task is absent"),
+    FieldDoc(
+        "data_source",
+        "str",
+        "origin of the example; the answer type falls back to it when the row names none (QwenLong routing)",
+    ),
     FieldDoc("prompt", "list[{role, content}]", "chat messages from data.template.build_messages (one user turn)"),
-    FieldDoc("ability", "str", "the task label (veRL keeps it; nothing routes on it)"),
+    FieldDoc("ability", "str", "the task label, or the input's own ability (veRL keeps it; nothing routes on it)"),
     FieldDoc("reward_model.style", "str", 'always "rule"'),
     FieldDoc(
         "reward_model.ground_truth",
@@ -57,7 +72,15 @@ ROW_SCHEMA: tuple[FieldDoc, ...] = (
     ),
     FieldDoc("extra_info.index", "int", "stable unique id of the example: its 0-based position among all input rows"),
     FieldDoc(
-        "extra_info.task", "str", "numeric | choice | qa (qwenlong_verl.common.tasks): reward routing, task balance"
+        "extra_info.task",
+        "str",
+        "task label such as multi_hop, numerical, temporal (a-z 0-9 _, at most 32 characters): the group of task "
+        "balance, task-norm std, ledger and per-task metrics; the answer type when the input gave none",
+    ),
+    FieldDoc(
+        "extra_info.answer_type",
+        "str",
+        "numeric | choice | qa (qwenlong_verl.common.tasks): the rule verifier and the prompt's answer format",
     ),
     FieldDoc("extra_info.question", "str", "the bare question, without document or instructions (the judge needs it)"),
     FieldDoc("extra_info.input_tokens", "int", "tokens of the chat-templated prompt, counted as veRL counts them"),
@@ -71,10 +94,13 @@ EXTRA_INFO_KEYS: tuple[str, ...] = tuple(
     f.name.split(".", 1)[1] for f in ROW_SCHEMA if f.name.startswith("extra_info.")
 )
 
+OPTIONAL_EXTRA_INFO_KEYS = ("answer_type",)
+"""Keys :func:`validate_row` lets a prepared row lack (rows prepared before they existed)."""
+
 DOCUMENT_KEYS = ("documents", "context", "document")
 """Raw-record keys that hold the text, in order of preference; the first one present is used."""
 
-RAW_KEYS = (*DOCUMENT_KEYS, "question", "answer", "task", "choices", "options", "id", "data_source")
+RAW_KEYS = (*DOCUMENT_KEYS, "question", "answer", "task", "answer_type", "choices", "options", "id", "data_source")
 """Raw-record keys with a meaning; any other key is kept in ``extra_info.source_meta``."""
 
 _NUMBER = re.compile(r"^[-+−]?\$?\s*(\d{1,3}(,\d{3})+|\d+)?(\.\d+)?([eE][-+]?\d+)?\s*%?$")
@@ -284,7 +310,10 @@ class Example:
     """1-based row in :attr:`source` (the line number for jsonl)."""
     source_id: str
     data_source: str
+    answer_type: str
+    """One of :data:`qwenlong_verl.common.tasks.ANSWER_TYPES`: verifier, gold rules, answer format."""
     task: str
+    """Task label (:func:`qwenlong_verl.common.tasks.normalize_task_label`): the example's group."""
     question: str
     answer: str
     """Gold answer in canonical form (see :func:`canonical_gold`)."""
@@ -349,8 +378,9 @@ def parse_number(text: str) -> float | None:
         return None
 
 
-def canonical_gold(task: str, answer: Any, choices: Sequence[str] = ()) -> str:
-    """The gold answer as stored in ``reward_model.ground_truth``; raises ValueError when unusable for ``task``.
+def canonical_gold(answer_type: str, answer: Any, choices: Sequence[str] = ()) -> str:
+    """The gold answer as stored in ``reward_model.ground_truth``; raises ValueError when unusable for
+    ``answer_type``.
 
     numeric: must parse as a number (``1,234.5``, ``-3``, ``12%`` accepted, kept as written).
     choice: an option letter (``B``, ``(b)``, ``B.``) within the offered choices, or the exact text of one choice;
@@ -360,11 +390,11 @@ def canonical_gold(task: str, answer: Any, choices: Sequence[str] = ()) -> str:
     text = gold_text(answer)
     if not text:
         raise ValueError("empty gold answer")
-    if task == NUMERIC:
+    if answer_type == NUMERIC:
         if parse_number(text) is None or not math.isfinite(parse_number(text)):
-            raise ValueError(f"{text[:60]!r} is not a number, which the numeric task requires")
+            raise ValueError(f"{text[:60]!r} is not a number, which the numeric answer type requires")
         return text
-    if task == CHOICE:
+    if answer_type == CHOICE:
         letter = _LETTER.match(text)
         if letter:
             letter_up = letter.group(1).upper()
@@ -378,7 +408,7 @@ def canonical_gold(task: str, answer: Any, choices: Sequence[str] = ()) -> str:
     return text
 
 
-def canonical_golds(task: str, answer: Any, choices: Sequence[str] = ()) -> str:
+def canonical_golds(answer_type: str, answer: Any, choices: Sequence[str] = ()) -> str:
     """:func:`canonical_gold` of one answer, or of each of several (a list, or a JSON list string) stored as a JSON
     list string, the form the reward's ``gold_answers`` reads."""
     items = _as_list(answer)
@@ -390,10 +420,10 @@ def canonical_golds(task: str, answer: Any, choices: Sequence[str] = ()) -> str:
         if isinstance(parsed, list) and parsed:
             items = parsed
     if items is None:
-        return canonical_gold(task, answer, choices)
+        return canonical_gold(answer_type, answer, choices)
     if not items:
         raise ValueError("empty list of gold answers")
-    golds = list(dict.fromkeys(canonical_gold(task, item, choices) for item in items))
+    golds = list(dict.fromkeys(canonical_gold(answer_type, item, choices) for item in items))
     return golds[0] if len(golds) == 1 else json.dumps(golds, ensure_ascii=False)
 
 
@@ -426,13 +456,18 @@ def _check_messages(value: Any, where: tuple[str, int], field_name: str = "promp
     return checked
 
 
-def _resolve_task(raw_task: Any, data_source: str, where: tuple[str, int], field_name: str) -> str:
-    if _is_blank(raw_task):
-        return task_from_data_source(data_source)
+TASK_REASONS = {UnknownAnswerTypeError: "unknown_task", TaskFieldError: "bad_task"}
+"""Problem reason of a bad ``answer_type`` / ``task`` value (most specific class first)."""
+
+
+def _resolve_task(fields: Mapping[str, Any], fallback: str, where: tuple[str, int], prefix: str) -> tuple[str, str]:
+    """``(answer type, task label)`` from ``fields["task"]`` and ``fields["answer_type"]``; a bad value is a
+    :class:`RowError` naming ``<prefix>task`` or ``<prefix>answer_type``."""
     try:
-        return normalize_task(str(raw_task))
-    except UnknownTaskError as exc:
-        raise RowError(*where, field_name, str(exc), "unknown_task") from exc
+        return resolve_task(fields.get("task"), fields.get("answer_type"), fallback)
+    except TaskFieldError as exc:
+        reason = next(r for cls, r in TASK_REASONS.items() if isinstance(exc, cls))
+        raise RowError(*where, prefix + exc.field, str(exc), reason) from exc
 
 
 def _choices(value: Any, where: tuple[str, int], field_name: str) -> list[str]:
@@ -559,17 +594,19 @@ def _parse_raw_record(record: Mapping[str, Any], where: tuple[str, int], max_cha
     data_source = str(record.get("data_source") or DEFAULT_DATA_SOURCE)
     choice_key = "choices" if "choices" in record else "options"
     choices = _choices(record.get(choice_key), where, choice_key)
-    task = _resolve_task(record.get("task"), data_source, where, "task")
-    if _is_blank(record.get("task")) and choices:
-        task = CHOICE
-    if task == CHOICE and len(choices) < 2:
-        raise RowError(*where, "choices", "the choice task needs a list of at least two options", "bad_choices")
-    if task != CHOICE and choices:
+    fallback = CHOICE if choices else answer_type_from_data_source(data_source)
+    answer_type, task = _resolve_task(record, fallback, where, "")
+    if answer_type == CHOICE and len(choices) < 2:
+        raise RowError(*where, "choices", "the choice answer type needs a list of at least two options", "bad_choices")
+    if answer_type != CHOICE and choices:
         raise RowError(
-            *where, "choices", f"options given but the task is {task!r}; set task to 'choice'", "bad_choices"
+            *where,
+            "choices",
+            f"options given but the answer type is {answer_type!r}; set answer_type to 'choice'",
+            "bad_choices",
         )
     try:
-        answer = canonical_golds(task, _plain(record["answer"]), choices)
+        answer = canonical_golds(answer_type, _plain(record["answer"]), choices)
     except ValueError as exc:
         raise RowError(*where, "answer", str(exc), "bad_gold") from exc
     return Example(
@@ -577,6 +614,7 @@ def _parse_raw_record(record: Mapping[str, Any], where: tuple[str, int], max_cha
         row=where[1],
         source_id=_source_id(record.get("id"), where),
         data_source=data_source,
+        answer_type=answer_type,
         task=task,
         question=question,
         answer=answer,
@@ -606,10 +644,10 @@ def _parse_verl_row(record: Mapping[str, Any], where: tuple[str, int], max_chars
     extra = _plain(record.get("extra_info") or {})
     if not isinstance(extra, Mapping):
         raise RowError(*where, "extra_info", "must be a mapping", "bad_type")
-    task = _resolve_task(extra.get("task"), str(data_source), where, "extra_info.task")
+    answer_type, task = _resolve_task(extra, answer_type_from_data_source(data_source), where, "extra_info.")
     choices = _choices(extra.get("choices") or None, where, "extra_info.choices")
     try:
-        answer = canonical_golds(task, gold, choices)
+        answer = canonical_golds(answer_type, gold, choices)
     except ValueError as exc:
         raise RowError(*where, "reward_model.ground_truth", str(exc), "bad_gold") from exc
     question = extra.get("question")
@@ -633,6 +671,7 @@ def _parse_verl_row(record: Mapping[str, Any], where: tuple[str, int], max_chars
         row=where[1],
         source_id=_source_id(extra.get("source_id", extra.get("id", extra.get("index"))), where),
         data_source=str(data_source),
+        answer_type=answer_type,
         task=task,
         question=str(question).strip(),
         answer=answer,
@@ -653,6 +692,7 @@ def make_row(example: Example, messages: list[dict], index: int, input_tokens: i
         "extra_info": {
             "index": int(index),
             "task": example.task,
+            "answer_type": example.answer_type,
             "question": example.question,
             "input_tokens": int(input_tokens),
             "source_id": example.source_id,
@@ -672,6 +712,7 @@ def arrow_schema():
         [
             ("index", pa.int64()),
             ("task", pa.string()),
+            ("answer_type", pa.string()),
             ("question", pa.string()),
             ("input_tokens", pa.int64()),
             ("source_id", pa.string()),
@@ -694,7 +735,9 @@ def arrow_schema():
 def validate_row(row: Mapping[str, Any], row_number: int, source: str = "<rows>") -> None:
     """Check a prepared row against :data:`ROW_SCHEMA`; raises :class:`RowError` naming row and field.
 
-    For consumers of prepared parquet (curriculum, trainer, eval) that want to fail early on foreign files.
+    For consumers of prepared parquet (curriculum, trainer, eval) that want to fail early on foreign files. Rows
+    prepared before answer types were kept apart lack ``extra_info.answer_type``; their ``task`` is then one of
+    the answer types and stands for both, as it did.
     """
     where = (source, row_number)
     for key in ("data_source", "prompt", "reward_model", "extra_info"):
@@ -711,7 +754,7 @@ def validate_row(row: Mapping[str, Any], row_number: int, source: str = "<rows>"
     if not isinstance(extra, Mapping):
         raise RowError(*where, "extra_info", "must be a mapping", "bad_type")
     for key in EXTRA_INFO_KEYS:
-        if key not in extra:
+        if key not in extra and key not in OPTIONAL_EXTRA_INFO_KEYS:
             raise RowError(*where, f"extra_info.{key}", "missing (re-run `qwenlong-verl prepare`)", "missing")
     for key in ("index", "input_tokens", "phase"):
         value = extra[key]
@@ -722,13 +765,12 @@ def validate_row(row: Mapping[str, Any], row_number: int, source: str = "<rows>"
                 f"must be a {'non-negative' if key == 'index' else 'positive'} integer, got {value!r}",
                 "bad_type",
             )
-    if extra["task"] not in TASKS:
-        raise RowError(*where, "extra_info.task", f"{extra['task']!r} is not one of {', '.join(TASKS)}", "unknown_task")
-    for key in ("question", "source_id"):
+    for key in ("task", "question", "source_id"):
         if _is_blank(extra[key]):
             raise RowError(*where, f"extra_info.{key}", "empty", "empty")
+    answer_type, _ = _resolve_task(extra, answer_type_from_data_source(row["data_source"]), where, "extra_info.")
     choices = extra["choices"] or []
     try:
-        canonical_golds(extra["task"], reward_model["ground_truth"], choices)
+        canonical_golds(answer_type, reward_model["ground_truth"], choices)
     except ValueError as exc:
         raise RowError(*where, "reward_model.ground_truth", str(exc), "bad_gold") from exc

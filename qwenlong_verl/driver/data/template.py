@@ -1,9 +1,10 @@
 """THE QwenLong prompt: one function builds the chat messages for training data, evaluation and SFT.
 
 The wording follows the QwenLong-L1 release (document inside ``<text>…</text>``, then the question, then
-``Format your response as follows: "Therefore, the answer is (insert answer here)".``) with a per-task sentence
-saying what the answer must look like. Every variant asks for "Therefore, the answer is …", the phrase the
-reward's extractor (:mod:`qwenlong_verl.worker.rewards`) recognises first; it also accepts ``Answer:`` and ``\\boxed{}``.
+``Format your response as follows: "Therefore, the answer is (insert answer here)".``) with one sentence per
+answer type (:mod:`qwenlong_verl.common.tasks`) saying what the answer must look like; the task label does not
+change the prompt. Every variant asks for "Therefore, the answer is …", the phrase the reward's extractor
+(:mod:`qwenlong_verl.worker.rewards`) recognises first; it also accepts ``Answer:`` and ``\\boxed{}``.
 
 :func:`render_prompt` / :func:`count_prompt_tokens` reproduce what veRL's ``RLHFDataset`` does with a row's
 ``prompt`` (``apply_chat_template(..., add_generation_prompt=True)`` with ``data.apply_chat_template_kwargs``),
@@ -17,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from qwenlong_verl.common.errors import InputError
-from qwenlong_verl.common.tasks import CHOICE, NUMERIC, QA, normalize_task
+from qwenlong_verl.common.tasks import CHOICE, NUMERIC, QA, normalize_answer_type
 
 ANSWER_PHRASE = "Therefore, the answer is"
 """The phrase every prompt asks the model to end with (the reward extractor's primary pattern)."""
@@ -26,12 +27,12 @@ PREAMBLE = "Please read the following text and answer the question below."
 
 _FORMAT = f'Format your response as follows: "{ANSWER_PHRASE} (insert answer here)".'
 
-TASK_INSTRUCTIONS: dict[str, str] = {
+ANSWER_INSTRUCTIONS: dict[str, str] = {
     NUMERIC: f"{_FORMAT} The answer must be a single number, without units.",
     CHOICE: f"{_FORMAT} The answer must be the letter of the correct option only.",
     QA: f"{_FORMAT} The answer should be a short phrase taken from or supported by the text.",
 }
-"""Per-task answer-format sentence appended after the question."""
+"""Per-answer-type answer-format sentence appended after the question."""
 
 OPTION_LETTERS = string.ascii_uppercase
 
@@ -69,28 +70,29 @@ def join_documents(documents: Sequence[str | Mapping[str, Any]]) -> str:
     return "\n\n".join(parts)
 
 
-def build_messages(document: str, question: str, task: str, choices: list[str] | None = None) -> list[dict]:
-    """Chat messages (one user turn) for a long-context question; ``task`` is a label of :mod:`qwenlong_verl.common.tasks`.
+def build_messages(document: str, question: str, answer_type: str, choices: list[str] | None = None) -> list[dict]:
+    """Chat messages (one user turn) for a long-context question; ``answer_type`` is one of
+    :data:`qwenlong_verl.common.tasks.ANSWER_TYPES` (or an alias).
 
-    ``choices`` is required for the choice task (at least two options, listed as ``A. …`` lines after the
+    ``choices`` is required for the choice answer type (at least two options, listed as ``A. …`` lines after the
     question) and refused for the others, so a prompt never offers options its reward will not check.
     """
-    task = normalize_task(task)
+    answer_type = normalize_answer_type(answer_type)
     document = str(document or "").strip()
     question = str(question or "").strip()
     if not document:
         raise TemplateError("document is empty")
     if not question:
         raise TemplateError("question is empty")
-    if task == CHOICE:
+    if answer_type == CHOICE:
         if not choices or len(choices) < 2:
-            raise TemplateError("the choice task needs at least two choices")
+            raise TemplateError("the choice answer type needs at least two choices")
         if any(not str(c).strip() for c in choices):
             raise TemplateError("a choice is empty")
         question = f"{question}\n\n{format_choices(choices)}"
     elif choices:
-        raise TemplateError(f"choices are only for the {CHOICE!r} task, not {task!r}")
-    content = f"{PREAMBLE}\n\n<text>\n{document}\n</text>\n\n{question}\n\n{TASK_INSTRUCTIONS[task]}"
+        raise TemplateError(f"choices are only for the {CHOICE!r} answer type, not {answer_type!r}")
+    content = f"{PREAMBLE}\n\n<text>\n{document}\n</text>\n\n{question}\n\n{ANSWER_INSTRUCTIONS[answer_type]}"
     return [{"role": "user", "content": content}]
 
 

@@ -30,6 +30,7 @@ from qwenlong_verl.common.errors import InputError, RunFailed
 from qwenlong_verl.common.openai_client import (
     DEFAULT_MAX_BODY_BYTES,
     OpenAIClient,
+    Reply,
     RequestError,
     first_choice,
     first_message,
@@ -41,7 +42,8 @@ from qwenlong_verl.driver.eval.store import read_jsonl
 logger = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-Id"
-"""Each request carries ``qwenlong-eval:<item id>:<k>:<attempt>:<nonce>`` (vLLM uses it as its request id)."""
+"""Each request carries ``qwenlong-eval:<item id>:<k>:<attempt>:<nonce>`` (vLLM uses it as its request id); the
+generations of a memory-agent trajectory add their step to the nonce (``<nonce>-<step>``)."""
 
 
 class GenerationSetupError(RunFailed):
@@ -140,10 +142,12 @@ class GenerationConfig:
             max_body_bytes=self.max_body_bytes,
         )
 
-    def sample_seed(self, item_id: str, k: int) -> int | None:
+    def sample_seed(self, item_id: str, k: int, step: int = 0) -> int | None:
+        """The seed of sample ``k`` of an item (of generation ``step`` of a memory-agent trajectory, when > 0)."""
         if self.seed is None:
             return None
-        digest = hashlib.sha256(f"{self.seed}:{item_id}:{k}".encode()).digest()
+        key = f"{self.seed}:{item_id}:{k}" + (f":{step}" if step else "")
+        digest = hashlib.sha256(key.encode()).digest()
         return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
@@ -166,6 +170,18 @@ class GenerationStats:
     retries: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     """Distinct error message -> samples that ended with it."""
+
+    calls: int = 0
+    """Generations asked for (one per sample; K + 1 per memory-agent trajectory), not counting retries."""
+
+    def finished(self, row: Mapping[str, Any], retries: int | None = None) -> None:
+        """Count one sample's generations row (``retries`` None: its ``attempts`` - 1)."""
+        self.retries += int(row.get("attempts") or 1) - 1 if retries is None else retries
+        if row["status"] == "ok":
+            self.ok += 1
+        else:
+            self.failed += 1
+            self.errors[row["error"]] = self.errors.get(row["error"], 0) + 1
 
 
 def pending_samples(
@@ -206,7 +222,7 @@ async def check_served_model(client: OpenAIClient, model: str, timeout_s: float 
             )
 
 
-def _payload(config: GenerationConfig, messages: list[dict], seed: int | None) -> dict[str, Any]:
+def _payload(config: GenerationConfig, messages: list[dict], seed: int | None, max_tokens: int) -> dict[str, Any]:
     payload: dict[str, Any] = {
         **dict(config.extra_body),
         "model": config.model,
@@ -214,37 +230,63 @@ def _payload(config: GenerationConfig, messages: list[dict], seed: int | None) -
         "n": 1,
         "temperature": config.temperature,
         "top_p": config.top_p,
-        "max_tokens": config.max_tokens,
+        "max_tokens": max_tokens,
     }
     if seed is not None:
         payload["seed"] = seed
     return payload
 
 
+def new_nonce() -> str:
+    return f"{random.getrandbits(32):08x}"
+
+
+async def complete(
+    client: OpenAIClient,
+    config: GenerationConfig,
+    messages: list[dict],
+    *,
+    item_id: str,
+    k: int,
+    nonce: str,
+    seed: int | None,
+    max_tokens: int | None = None,
+) -> Reply[dict[str, Any]]:
+    """One chat completion with the run's sampling settings, retried by the client: its row fields
+    (:func:`_completion_fields`), or :class:`RequestError` once every attempt failed. ``max_tokens`` None: the
+    run's ``max_tokens``."""
+
+    def headers(attempt: int) -> dict[str, str]:
+        return {REQUEST_ID_HEADER: f"qwenlong-eval:{item_id}:{k}:{attempt}:{nonce}"}
+
+    payload = _payload(config, messages, seed, config.max_tokens if max_tokens is None else max_tokens)
+    return await client.chat(payload, _completion_fields, headers=headers)
+
+
+def failure_fields(exc: RequestError) -> dict[str, Any]:
+    """The fields of a failed sample's generations row (``status: error``)."""
+    return {
+        "status": "error",
+        "code": exc.code,
+        "error": str(exc),
+        "http_status": exc.status,
+        "retryable": exc.retryable,
+        "attempts": exc.attempts,
+    }
+
+
 async def draw(client: OpenAIClient, config: GenerationConfig, request: SampleRequest) -> dict[str, Any]:
     """One sample, retried by the client; returns its generations row (``status`` ok or error), never raises
     :class:`RequestError`."""
-    nonce = f"{random.getrandbits(32):08x}"
     seed = config.sample_seed(request.item_id, request.k)
     started = time.monotonic()
-
-    def headers(attempt: int) -> dict[str, str]:
-        return {REQUEST_ID_HEADER: f"qwenlong-eval:{request.item_id}:{request.k}:{attempt}:{nonce}"}
-
     try:
-        reply = await client.chat(_payload(config, request.messages, seed), _completion_fields, headers=headers)
+        reply = await complete(
+            client, config, request.messages, item_id=request.item_id, k=request.k, nonce=new_nonce(), seed=seed
+        )
     except RequestError as exc:
         logger.info("sample %s/%d failed after %d attempt(s): %s", request.item_id, request.k, exc.attempts, exc)
-        return {
-            "id": request.item_id,
-            "k": request.k,
-            "status": "error",
-            "code": exc.code,
-            "error": str(exc),
-            "http_status": exc.status,
-            "retryable": exc.retryable,
-            "attempts": exc.attempts,
-        }
+        return {"id": request.item_id, "k": request.k, **failure_fields(exc)}
     row = {
         "id": request.item_id,
         "k": request.k,
@@ -299,12 +341,8 @@ async def generate(
 
         async def one(request: SampleRequest) -> None:
             row = await draw(client, config, request)
-            stats.retries += row["attempts"] - 1
-            if row["status"] == "ok":
-                stats.ok += 1
-            else:
-                stats.failed += 1
-                stats.errors[row["error"]] = stats.errors.get(row["error"], 0) + 1
+            stats.calls += 1
+            stats.finished(row)
             on_row(row)
 
         await for_each(requests, one, config.concurrency)

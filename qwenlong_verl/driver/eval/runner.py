@@ -15,14 +15,15 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from qwenlong_verl.common.errors import InputError
 from qwenlong_verl.common.openai_client import redact
+from qwenlong_verl.driver.eval.agents import AGENTS, FULL_CONTEXT
 from qwenlong_verl.driver.eval.benchmarks import EvalItem, LoadOptions, load_benchmarks
-from qwenlong_verl.driver.eval.generate import GenerationConfig, GenerationStats, generate, pending_samples
+from qwenlong_verl.driver.eval.generate import GenerationConfig, GenerationStats, pending_samples
 from qwenlong_verl.driver.eval.report import build_report
-from qwenlong_verl.driver.eval.scoring import DEFAULT_LENGTH_EDGES, BucketRow, GroupSummary, pending_scores, score
+from qwenlong_verl.driver.eval.scoring import BucketRow, GroupSummary, pending_scores, score
 from qwenlong_verl.driver.eval.store import (
     EvalFolder,
     JsonlAppender,
@@ -32,7 +33,8 @@ from qwenlong_verl.driver.eval.store import (
     write_json,
     write_jsonl,
 )
-from qwenlong_verl.driver.eval.truncate import FittedPrompt, fit_prompts
+from qwenlong_verl.driver.eval.truncate import FittedPrompt
+from qwenlong_verl.worker.agent.episode import DEFAULT_CHUNK_TOKENS, DEFAULT_MEMORY_TOKENS
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +74,8 @@ class EvalConfig:
     """First N items of each benchmark only."""
 
     tokenizer: str | None = None
-    """Tokenizer to count and truncate with (the served model's); default the model name when truncating."""
+    """Tokenizer to count and truncate with (the served model's); default the model name when truncating or with
+    --agent memory (which cuts documents into chunks of its tokens)."""
 
     max_input_tokens: int | None = None
     """Prompt budget in tokens; longer documents are middle-truncated. None: send prompts whole."""
@@ -89,19 +92,68 @@ class EvalConfig:
     judge_concurrency: int | None = None
     """Judge requests in flight per endpoint; None: the reward's own."""
 
+    judge_prompt: str | None = None
+    """Judge prompt preset (``strict``, ``qwenlong_l1``, ``qwenlong_l15``); None: the reward's own (strict).
+    Eval's judge is its own: the QwenLong papers evaluate with DeepSeek-V3 and the published prompt."""
+
+    judge_max_tokens: int | None = None
+    """Judge reply budget in tokens; None: the preset's (4096 for a reasoning judge)."""
+
+    judge_reasoning_effort: str | None = None
+    """``reasoning_effort`` sent to a reasoning judge (gpt-oss: low, medium, high); None: not sent."""
+
+    judge_chat_template_kwargs: dict[str, Any] | None = None
+    """``chat_template_kwargs`` sent to the judge (e.g. ``{"enable_thinking": false}``); None: not sent."""
+
     score_concurrency: int = 64
     """Samples scored at once (judge requests are further bounded by the reward's own limit)."""
 
-    length_edges: Sequence[int] = DEFAULT_LENGTH_EDGES
-    """Upper edges of the input-length buckets of the report."""
+    length_edges: Sequence[int] | None = None
+    """Upper edges of the input-length buckets of the report; None: the agent's (4k,8k,16k,32k,64k,128k for
+    --agent full; 32k,128k,512k,1m,2m,4m for --agent memory)."""
 
     rescore: bool = False
-    """Score every sample again (after changing the judge)."""
+    """Score every sample again (after changing the judge); also rates every rated sample again."""
+
+    rating: bool = True
+    """Rate the answers of benchmarks whose published metric is an LLM rating (Loong: 0-100, perfect rate) with
+    the judge endpoint, after scoring; ``--no-rating`` skips it. Without a judge endpoint nothing is rated."""
+
+    agent: Literal["full", "memory"] = FULL_CONTEXT
+    """How an item is answered: ``full`` sends the document in one prompt (middle-truncated with
+    --max-input-tokens); ``memory`` runs QwenLong-L1.5's memory agent: it reads the whole document in chunks of
+    --chunk-tokens, keeping a memory of at most --memory-tokens, and answers from that memory (K = ceil(document
+    tokens / chunk) memory updates + 1 answer per sample, any document length; docs/memory.md)."""
+
+    chunk_tokens: int = DEFAULT_CHUNK_TOKENS
+    """--agent memory: document tokens read per memory update (counted with --tokenizer, default --model)."""
+
+    memory_tokens: int = DEFAULT_MEMORY_TOKENS
+    """--agent memory: budget of the memory carried to the next chunk; a longer one is cut to its first tokens."""
+
+    plan_tokens: int = 0
+    """--agent memory: budget of the plan (what to look for next) written with each memory; 0 = no plan."""
+
+    max_chunks: int = 0
+    """--agent memory: read at most this many chunks (the first ones) of a document; 0 = all of it."""
+
+    update_tokens: int = 0
+    """--agent memory: new tokens one memory update may generate; 0 = --max-tokens."""
+
+    answer_tokens: int = 0
+    """--agent memory: new tokens the final answer may generate; 0 = --max-tokens."""
 
     def __post_init__(self):
         self.out = Path(self.out)
         if not self.benches:
             raise EvalConfigError("give at least one --bench")
+        if self.agent not in AGENTS:
+            raise EvalConfigError(f"--agent must be one of {', '.join(AGENTS)}, got {self.agent!r}")
+        problems = AGENTS[self.agent].problems(self)
+        if problems:
+            raise EvalConfigError("; ".join(problems))
+        if self.length_edges is None:
+            self.length_edges = list(AGENTS[self.agent].length_edges)
         if self.n < 1:
             raise EvalConfigError(f"--n must be >= 1, got {self.n}")
         if self.limit is not None and self.limit < 1:
@@ -112,17 +164,18 @@ class EvalConfig:
             raise EvalConfigError("score concurrency must be >= 1")
         if not self.length_edges or any(int(e) <= 0 for e in self.length_edges):
             raise EvalConfigError("length bucket edges must be positive token counts")
+        from qwenlong_verl.worker.rewards.judge import JudgeConfig
+
+        try:  # a bad judge setting fails before any sample is drawn, not after generation
+            JudgeConfig.from_kwargs(self.judge_kwargs())
+        except InputError as exc:
+            raise EvalConfigError(str(exc)) from None
 
     def judge_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``compute_score_async`` (only what the user set)."""
         from qwenlong_verl.worker.rewards.keys import judge_kwargs
 
-        return judge_kwargs(
-            urls=self.judge_urls,
-            model=self.judge_model,
-            timeout_s=self.judge_timeout_s,
-            max_concurrency=self.judge_concurrency,
-        )
+        return judge_kwargs(self)
 
 
 class Progress(Protocol):
@@ -155,6 +208,12 @@ class EvalResult:
     scoring_errors: int
     failed_samples: int
     """Samples whose latest generation is an error (retried by the next run)."""
+
+    rated: int = 0
+    """Samples rated by this run (rated benchmarks only)."""
+
+    rating_errors: int = 0
+    """Samples the rater failed on in this run (unrated; the next run retries them)."""
 
 
 def prompt_sha(messages: list[dict]) -> str:
@@ -200,6 +259,8 @@ def _manifest(config: EvalConfig, sources) -> dict[str, Any]:
         "benchmarks": {s.name: [str(p) for p in s.paths] for s in sources},
         "judge": json.loads(redact(json.dumps(config.judge_kwargs()))),  # no credentials on disk
         "length_edges": [int(e) for e in config.length_edges],
+        "rating": config.rating,
+        "agent": AGENTS[config.agent].settings(config),
     }
 
 
@@ -211,6 +272,13 @@ def _merge_manifest(old: Mapping[str, Any], new: dict[str, Any], root: Path) -> 
         for key in SAMPLING_KEYS
         if old.get("generation", {}).get(key) != new["generation"][key]
     ]
+    old_agent = old.get("agent") or {"name": FULL_CONTEXT}  # folders from before --agent hold full-context samples
+    if old_agent != new["agent"]:
+        changed += [
+            f"agent {key}: {old_agent.get(key)!r} -> {new['agent'].get(key)!r}"
+            for key in dict.fromkeys([*old_agent, *new["agent"]])
+            if old_agent.get(key) != new["agent"].get(key)
+        ]
     if changed:
         raise EvalConfigError(
             f"{root} holds samples drawn with other settings ({'; '.join(changed)}); "
@@ -222,7 +290,8 @@ def _merge_manifest(old: Mapping[str, Any], new: dict[str, Any], root: Path) -> 
 
 
 def _load_tokenizer(config: EvalConfig):
-    name = config.tokenizer or (config.generation.model if config.max_input_tokens is not None else None)
+    counts = AGENTS[config.agent].counts_tokens(config)
+    name = config.tokenizer or (config.generation.model if counts else None)
     if name is None:
         return None, None
     from qwenlong_verl.driver.data.tokenizer import TokenizerLoadError, load_tokenizer
@@ -230,7 +299,8 @@ def _load_tokenizer(config: EvalConfig):
     try:
         return load_tokenizer(name), name
     except TokenizerLoadError as exc:
-        hint = "" if config.tokenizer else " (--max-input-tokens counts with --tokenizer, which defaults to --model)"
+        what = "--agent memory" if config.agent != FULL_CONTEXT else "--max-input-tokens"
+        hint = "" if config.tokenizer else f" ({what} counts with --tokenizer, which defaults to --model)"
         raise EvalConfigError(f"{exc}{hint}") from exc
 
 
@@ -246,9 +316,8 @@ def load(config: EvalConfig):
     )
     tokenizer, tokenizer_name = _load_tokenizer(config)
     config.tokenizer = tokenizer_name
-    kwargs = config.generation.extra_body.get("chat_template_kwargs")
     try:
-        fitted = fit_prompts(items, tokenizer, config.max_input_tokens, kwargs)
+        fitted = AGENTS[config.agent].fit(items, tokenizer, config)
     except TemplateError as exc:
         raise EvalConfigError(f"prompt template: {exc}") from exc
     except TruncationError as exc:
@@ -282,9 +351,11 @@ def record(config: EvalConfig, sources, items, fitted):
     return folder, rows, prompts, sum(fp.truncated for fp in fitted)
 
 
-async def run_eval_async(config: EvalConfig, progress: Progress | None = None) -> EvalResult:
+async def run_eval_async(config: EvalConfig, progress: Progress | None = None, loaded=None) -> EvalResult:
+    """``loaded``: ``(sources, items, fitted)`` as :func:`load` returns them, from another reader (``difficulty``
+    sends prepared training prompts as they are); None loads ``config.benches``."""
     progress = progress or _Quiet()
-    loaded = load(config)
+    loaded = load(config) if loaded is None else loaded
     with EvalFolder(config.out).lock():
         return await _run_locked(config, progress, *loaded)
 
@@ -299,7 +370,7 @@ async def _run_locked(config: EvalConfig, progress: Progress, sources, items, fi
             sink.append(row)
             progress.advance("generate")
 
-        stats = await generate(requests, config.generation, on_generation)
+        stats = await AGENTS[config.agent].sample(config, folder, rows, requests, on_generation)
 
     generations = latest_generations(read_jsonl(folder.generations))
     todo = pending_scores(rows, generations, latest_by_key(read_jsonl(folder.scores)), config.n, config.rescore)
@@ -311,6 +382,22 @@ async def _run_locked(config: EvalConfig, progress: Progress, sources, items, fi
             progress.advance("score")
 
         scoring_errors = await score(todo, config.judge_kwargs(), on_score, config.score_concurrency)
+
+    rating = None
+    if config.rating:
+        from qwenlong_verl.driver.eval.benchmarks.registry import rating_specs
+        from qwenlong_verl.driver.eval.rating import rate_folder
+
+        rating = await rate_folder(
+            folder,
+            rows,
+            config.n,
+            config.judge_kwargs(),
+            rating_specs(row["benchmark"] for row in rows.values()),
+            rerate=config.rescore,
+            concurrency=config.score_concurrency,
+            progress=progress,
+        )
 
     summary, buckets, report_dir = build_report(folder.root)
     failed = sum(
@@ -329,6 +416,8 @@ async def _run_locked(config: EvalConfig, progress: Progress, sources, items, fi
         scored=len(todo),
         scoring_errors=scoring_errors,
         failed_samples=failed,
+        rated=rating.rated if rating is not None else 0,
+        rating_errors=rating.failed if rating is not None else 0,
     )
 
 

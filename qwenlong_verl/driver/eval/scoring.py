@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from qwenlong_verl.driver.eval.store import Key
+from qwenlong_verl.driver.eval.store import EvalFolder, Key
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -213,6 +213,19 @@ def outcomes(
 
 
 @dataclass
+class FolderResults:
+    """What an eval folder holds, as the report reads it (:func:`qwenlong_verl.driver.eval.report.read_results`)."""
+
+    folder: EvalFolder
+    manifest: dict[str, Any]
+    n: int
+    items: list[dict[str, Any]]
+    """Items of the folder's benchmarks, ``input_tokens`` filled from the server's count where none was made."""
+    generations: dict[Key, dict[str, Any]]
+    results: dict[Key, Outcome]
+
+
+@dataclass
 class GroupSummary:
     """The report row of one benchmark, one subset, or the average."""
 
@@ -355,18 +368,22 @@ DEFAULT_LENGTH_EDGES = (4096, 8192, 16384, 32768, 65536, 131072)
 """Upper edges of the input-length buckets, in tokens; the last bucket is open-ended."""
 
 
+_SCALES = {"k": 1024, "m": 1024 * 1024}
+
+
 def parse_length_edges(text: str) -> list[int]:
-    """``"4k,8k,32000"`` -> ``[4096, 8192, 32000]`` (``k`` = 1024 tokens); increasing positive edges."""
+    """``"4k,8k,32000,1m"`` -> ``[4096, 8192, 32000, 1048576]`` (``k`` = 1024 tokens, ``m`` = 1024 k); increasing
+    positive edges."""
     edges = []
     for part in str(text).split(","):
         part = part.strip().lower()
         if not part:
             continue
-        scale = 1024 if part.endswith("k") else 1
+        scale = _SCALES.get(part[-1], 1)
         try:
-            value = int(float(part.removesuffix("k")) * scale)
+            value = int(float(part[:-1] if scale > 1 else part) * scale)
         except ValueError:
-            raise ValueError(f"length bucket edge {part!r} is not a number like 4k or 32768") from None
+            raise ValueError(f"length bucket edge {part!r} is not a number like 4k, 1m or 32768") from None
         if value <= 0:
             raise ValueError(f"length bucket edge {part!r} must be positive")
         edges.append(value)
@@ -377,9 +394,23 @@ def parse_length_edges(text: str) -> list[int]:
 
 def bucket_label(lo: int, hi: int | None) -> str:
     def short(v: int) -> str:
-        return f"{v // 1024}K" if v >= 1024 and v % 1024 == 0 else str(v)
+        for suffix, scale in (("M", _SCALES["m"]), ("K", _SCALES["k"])):
+            if v >= scale and v % scale == 0:
+                return f"{v // scale}{suffix}"
+        return str(v)
 
     return f"{short(lo)}-{short(hi)}" if hi is not None else f">{short(lo)}"
+
+
+def bucket_bounds(edges: Sequence[int]) -> list[tuple[int, int | None]]:
+    """``[(0, e1), (e1, e2), ..., (en, None)]`` of the upper edges ``edges``."""
+    edges = sorted(set(int(e) for e in edges))
+    return list(zip([0, *edges], [*edges, None], strict=True))
+
+
+def in_bucket(length: Any, lo: int, hi: int | None) -> bool:
+    """A token count in ``[lo, hi)`` (no upper end when ``hi`` is None); anything but an int is in no bucket."""
+    return isinstance(length, int) and not isinstance(length, bool) and lo <= length and (hi is None or length < hi)
 
 
 @dataclass
@@ -405,19 +436,11 @@ def length_buckets(
     An item's length is ``input_tokens`` (the prompt as sent, counted with the tokenizer) or, without a
     tokenizer, the server-reported ``prompt_tokens``; items with neither are left out.
     """
-    edges = sorted(set(int(e) for e in edges))
-    bounds = list(zip([0, *edges], [*edges, None], strict=True))
     rows: list[BucketRow] = []
     for bench in ["all", *dict.fromkeys(it["benchmark"] for it in items)]:
         members = [it for it in items if bench == "all" or it["benchmark"] == bench]
-        for lo, hi in bounds:
-            inside = [
-                it
-                for it in members
-                if isinstance(it.get("input_tokens"), int)
-                and lo <= it["input_tokens"]
-                and (hi is None or it["input_tokens"] < hi)
-            ]
+        for lo, hi in bucket_bounds(edges):
+            inside = [it for it in members if in_bucket(it.get("input_tokens"), lo, hi)]
             if not inside:
                 continue
             flat = [results[(it["id"], k)].correct for it in inside for k in range(n)]

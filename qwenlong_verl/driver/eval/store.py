@@ -6,6 +6,9 @@ Layout of ``--out DIR``::
     items.jsonl         one row per benchmark item: ids, gold, task, prompt fingerprint, input length
     generations.jsonl   append-only; one row per finished sample (id, k): the response, or the error
     scores.jsonl        append-only; one row per scored sample (id, k)
+    ratings.jsonl       append-only; one row per LLM-rated sample (id, k) of a rated benchmark (Loong)
+    trajectories/       ``--agent memory``: one file per unfinished trajectory, its state after its last finished
+                        memory update (removed when the trajectory's row is in generations.jsonl)
     report/             README.md, summary.json and the PNG plots
 
 Rows are appended one whole line at a time and flushed, so a run killed at any moment leaves at most
@@ -192,6 +195,16 @@ class EvalFolder:
     @property
     def scores(self) -> Path:
         return self.root / "scores.jsonl"
+
+    @property
+    def ratings(self) -> Path:
+        """LLM ratings 0-100 (see :mod:`qwenlong_verl.driver.eval.rating`); latest row per sample counts."""
+        return self.root / "ratings.jsonl"
+
+    @property
+    def trajectories(self) -> Path:
+        """Checkpoints of unfinished memory-agent trajectories (see :mod:`qwenlong_verl.driver.eval.memory`)."""
+        return self.root / "trajectories"
 
     @property
     def report_dir(self) -> Path:

@@ -9,12 +9,30 @@ registered in :data:`qwenlong_verl.driver.kinds.PHASE_KINDS`, not new branches.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from qwenlong_verl.driver import layout
-from qwenlong_verl.driver.compose import hydra_overrides
+from qwenlong_verl.driver.compose import check_value_types, compose, config_args, hydra_overrides
 from qwenlong_verl.driver.recipe import TRACKERS, RecipeConfig
+
+OutputOf = Callable[[int], str]
+"""Phase index -> its output model (recorded by ``train``, else where the phase will write it)."""
+
+
+@dataclass
+class Composed:
+    """What planning a phase yields before the plan is assembled: its settings, arguments, config and notes."""
+
+    overrides: list[str]
+    """What defines the run (its fingerprint): the Hydra overrides of a veRL phase, the arguments of a merge."""
+    args: list[str]
+    """The program's arguments."""
+    config: Any
+    """The composed veRL config (a merge step: its :class:`~qwenlong_verl.driver.merge.MergeSpec`)."""
+    notes: list[str] = field(default_factory=list)
 
 
 class PhaseKind:
@@ -22,6 +40,31 @@ class PhaseKind:
 
     name: str = ""
     """The recipe's ``kind:`` value (the recipe format's table lists the same names)."""
+
+    trains: bool = True
+    """Launches a veRL run with checkpoints (else: produces its model in one step, :class:`MergeStep`)."""
+
+    checked: str = "veRL config validated"
+    """What ``plan`` says it checked for a phase of this kind."""
+
+    def compose(
+        self, recipe: RecipeConfig, index: int, model_path: str | None, output_of: OutputOf, check: bool = True
+    ) -> Composed:
+        """The phase's veRL config, composed as veRL's entry point composes it (then checked by :meth:`validate`
+        when ``check``); raises :class:`~qwenlong_verl.driver.compose.PlanError`."""
+        overrides = self.overrides(recipe, index, model_path=model_path)
+        config = compose(recipe.base_config, overrides)
+        notes = []
+        if check:
+            check_value_types(config, recipe.base_config)
+            notes = self.validate(recipe, index, config)
+        return Composed(overrides, config_args(recipe.base_config, overrides), config, notes)
+
+    def table_cells(self, recipe: RecipeConfig, index: int, config) -> tuple[str, str, str, list[str]]:
+        """``plan``'s row for the phase: input window, output window, length, the files it reads."""
+        phase = recipe.phases[index]
+        length = f"{phase.total_training_steps} steps" if phase.total_training_steps else f"{phase.total_epochs} epochs"
+        return f"{phase.data_window:,}", f"{phase.max_response_length:,}", length, self.data_files(recipe, index)[0]
 
     def derived(self, recipe: RecipeConfig, index: int, model_path: str) -> dict[str, Any]:
         """veRL keys the phase derives from the recipe's own fields (before the recipe's overrides)."""

@@ -47,7 +47,7 @@ class RLPhase(PhaseKind):
         checks.check_algorithm_stages(config)
         checks.check_reward_settings(config)
         checks.check_dynamic_sampling(config)
-        return []
+        return batch_notes(recipe, index, config)
 
     def program(self, recipe: RecipeConfig, config) -> list[str]:
         return ["python", "-m", PPO_MODULE]
@@ -81,3 +81,28 @@ class RLPhase(PhaseKind):
 
     def output_model_path(self, recipe: RecipeConfig, index: int) -> Path:
         return layout.merged_model_dir(recipe, index)
+
+
+def batch_notes(recipe: RecipeConfig, index: int, config) -> list[str]:
+    """What one step trains on and what the phase carries: the facts a paper's setup is checked against (the
+    L1.5 report trains "purely on-policy": one gradient update per batch of 128 prompts x 8 rollouts)."""
+    import math
+
+    actor = config.actor_rollout_ref.actor
+    batch, mini = int(config.data.train_batch_size), int(actor.ppo_mini_batch_size)
+    updates = int(actor.ppo_epochs) * math.ceil(batch / mini)
+    shape = "on-policy" if updates == 1 else "each update after the first is off the sampling policy"
+    notes = [
+        f"batch: {batch} prompts x {config.actor_rollout_ref.rollout.n} rollouts; {updates} gradient "
+        f"update{'s' if updates != 1 else ''} per batch (mini-batch {mini} prompts, {actor.ppo_epochs} "
+        f"epoch{'s' if actor.ppo_epochs != 1 else ''}: {shape})"
+    ]
+    retro = recipe.phases[index].retrospective
+    if retro is not None:
+        sources = ", ".join(recipe.phases[j].name for j in recipe.carry_sources(index))
+        notes.append(
+            f"retrospective: carries {retro.ratio:g} x its own examples from {sources}, drawn "
+            f"{'by difficulty' if retro.weighting == 'difficulty' else 'uniformly'} from their ledgers"
+            f"{', solved ones dropped' if retro.drop_solved else ''}"
+        )
+    return notes

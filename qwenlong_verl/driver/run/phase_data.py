@@ -34,7 +34,7 @@ def data_fingerprint(recipe: RecipeConfig) -> str:
         "inputs": _files_fingerprint(data.inputs),
         "synth": dataclasses.asdict(data.synth) if data.synth is not None else None,
         "tokenizer": data.tokenizer,
-        "windows": [p.max_prompt_length for p in recipe.phases],
+        "windows": recipe.data_cuts(),
         "kwargs": data.apply_chat_template_kwargs,
         "strict": data.strict,
     }
@@ -43,14 +43,15 @@ def data_fingerprint(recipe: RecipeConfig) -> str:
 
 def ensure_prepared(recipe: RecipeConfig, state: RunState, echo: Echo, persist: bool) -> None:
     """Run ``prepare`` for the recipe's ``data:`` section unless its output is recorded and unchanged."""
-    if recipe.data is None or all(p.train_files for p in recipe.phases):
+    if recipe.data is None or all(recipe.phases[i].train_files for i in recipe.data_phases()):
         return
     from qwenlong_verl.driver.data.prepare import PrepareError, phase_file, prepare
 
     out = layout.prepared_dir(recipe)
     fingerprint = data_fingerprint(recipe)
     recorded = state.data.get("prepared") or {}
-    bins = [phase_file(out, n) for n in range(1, len(recipe.phases) + 1)]
+    cuts = recipe.data_cuts()
+    bins = [phase_file(out, n) for n in range(1, len(cuts) + 1)]
     if recorded.get("fingerprint") == fingerprint and all(b.is_file() for b in bins):
         return
     started = [p.name for p in recipe.phases if state.status(p.name) not in (PENDING, DATA_READY)]
@@ -67,7 +68,7 @@ def ensure_prepared(recipe: RecipeConfig, state: RunState, echo: Echo, persist: 
             inputs,
             str(out),
             tokenizer=recipe.data.tokenizer,
-            phases=[p.max_prompt_length for p in recipe.phases],
+            phases=cuts,
             strict=recipe.data.strict,
             apply_chat_template_kwargs=dict(recipe.data.apply_chat_template_kwargs),
         )
@@ -99,7 +100,7 @@ def source_files(recipe: RecipeConfig, echo: Echo) -> list[str]:
         try:
             stats = write_with(  # a killed synth leaves no file, so the next run generates it again
                 path,
-                lambda tmp: synth(tmp, cfg.n, cfg.min_tokens, cfg.max_tokens, seed=cfg.seed, tasks=cfg.tasks or None),
+                lambda tmp: synth(tmp, cfg.n, cfg.min_tokens, cfg.max_tokens, seed=cfg.seed, **cfg.synth_kwargs()),
             )
         except SynthError as exc:
             raise TrainError(f"{recipe.source}: data.synth: {exc}") from None
@@ -154,7 +155,7 @@ def build_phase_data(
     report = None
     if phase.retrospective is not None:
         earlier = []
-        for j in range(index):
+        for j in recipe.carry_sources(index):
             ledger = DifficultyLedger(phase_ledger_path(plans[j]))
             earlier.append((recipe.phases[j].name, j + 1, layout.train_files(recipe, j), ledger.read()))
         ledgers_there = any(records for *_, records in earlier)
@@ -172,7 +173,7 @@ def build_phase_data(
         else:
             result["carry"] = (
                 f"{phase.name}: no ledger of an earlier phase yet; the carry-over is drawn when "
-                f"{recipe.phases[index - 1].name} has trained"
+                f"{recipe.phases[recipe.carry_sources(index)[-1]].name} has trained"
             )
         result["carried"] = report.carried
         rows = [*rows, *carried]
@@ -198,9 +199,9 @@ def _reading_phase(recipe: RecipeConfig, index: int) -> Iterator[None]:
 
 
 def check_phase_data(recipe: RecipeConfig, index: int, plan: PhasePlan) -> tuple[dict[str, int], list[str]]:
-    """Task counts of the phase's training files, and what veRL would only find out on the cluster: too few rows
-    for one batch, a batch the tasks do not divide, lengths counted with other chat-template arguments."""
-    from qwenlong_verl.common.tasks import task_of
+    """Rows per task label of the phase's training files, and what veRL would only find out on the cluster: too few
+    rows for one batch, a batch the task labels do not divide, lengths counted with other chat-template arguments."""
+    from qwenlong_verl.common.tasks import task_label_of
     from qwenlong_verl.driver.retrospective import read_table
 
     phase = recipe.phases[index]
@@ -212,7 +213,7 @@ def check_phase_data(recipe: RecipeConfig, index: int, plan: PhasePlan) -> tuple
         with _reading_phase(recipe, index):
             rows.extend(read_table(f, columns=("data_source", "extra_info")).to_pylist())
     tasks = [
-        task_of(r.get("data_source"), r.get("extra_info") if isinstance(r.get("extra_info"), dict) else None)
+        task_label_of(r.get("data_source"), r.get("extra_info") if isinstance(r.get("extra_info"), dict) else None)
         for r in rows
     ]
     counts = {t: tasks.count(t) for t in sorted(set(tasks))}

@@ -1,4 +1,5 @@
-"""Children ``train`` runs: veRL for a phase, veRL's model merger after it; they die with ``train``."""
+"""Children ``train`` runs: veRL for a phase, veRL's model merger after it, a merge step's merge; they die with
+``train``."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ logger = logging.getLogger(__name__)
 
 LAUNCHER_ENV = "QWENLONG_VERL_LAUNCHER"
 MERGER_ENV = "QWENLONG_VERL_MERGER"
+MERGE_STEP_ENV = "QWENLONG_VERL_MERGE_STEP"
+"""Replaces ``python -m qwenlong_verl.driver.merge``, the program of a recipe's merge steps (tests use stand-ins)."""
 
 Echo = Callable[[str], None]
 

@@ -15,7 +15,9 @@ LOCK_FILE = ".train.lock"
 STATE_VERSION = 1
 
 PENDING, DATA_READY, TRAINING, TRAINED, DONE = "pending", "data_ready", "training", "trained", "done"
-STATUSES = (PENDING, DATA_READY, TRAINING, TRAINED, DONE)
+MERGING = "merging"
+"""A merge step whose merge was started (a rerun merges again unless its folder is complete)."""
+STATUSES = (PENDING, DATA_READY, TRAINING, TRAINED, MERGING, DONE)
 
 _FIX = "fix or delete it (deleting restarts unfinished bookkeeping)"
 
@@ -31,10 +33,11 @@ PHASE_KEYS: dict[str, tuple[type, ...]] = {
     "fingerprint": (str, type(None)),
     "train_files": (list,),
     "val_files": (list,),
+    "inputs": (list,),
 }
 """The keys ``train`` writes into a phase's entry and their JSON types (others are kept, unchecked)."""
 
-REQUIRED_BY_STATUS = {TRAINED: ("final_step",), DONE: ("final_step", "model_out")}
+REQUIRED_BY_STATUS = {TRAINED: ("final_step",), DONE: ("model_out",)}
 """What ``train`` reads of a phase it resumes in that status (it records them on the way there)."""
 
 

@@ -5,6 +5,10 @@ For every phase, in order::
     pending ──build data──▶ data_ready ──launch veRL──▶ training ──exit 0, final checkpoint──▶ trained
         ──hand over the model (RL: veRL's model merger)──▶ done
 
+and for a merge step (``kind: merge``)::
+
+    pending ──run the merge (python -m qwenlong_verl.driver.merge)──▶ merging ──its folder complete──▶ done
+
 * **Data.** With a recipe-level ``data:`` section, ``prepare`` writes the length bins once
   (``<output_dir>/data/phase<N>.parquet``). A phase with ``retrospective`` gets its own bin plus hard examples
   drawn from the earlier phases' ledgers (:mod:`~qwenlong_verl.driver.retrospective`); a ``val_size`` hold-out is
@@ -16,17 +20,21 @@ For every phase, in order::
 * **Hand-over.** RL: ``python -m verl.model_merger merge --backend fsdp --local_dir <ckpt>/global_step_N/actor
   --target_dir <phase>/actor_hf`` (into a temporary folder, renamed when complete); SFT: the checkpoint's own
   Hugging Face folder.
+* **Merge steps.** The models of the phases it names, merged into ``<step>/actor_hf`` (the next phase's model) by
+  one child that writes the folder whole or not at all; a complete folder is never merged again.
 
 The state file (``<output_dir>/train_state.json``, written atomically) records each step's outcome, so a run
 killed at any moment resumes with ``qwenlong-verl train RECIPE``: a finished phase is never repeated, an
 unfinished one continues from veRL's last checkpoint (veRL's ``resume_mode=auto``; the trainer cuts the ledger
 back to that checkpoint), a phase whose veRL run ended but was not recorded is recognised by its final
-checkpoint and not launched again, and an interrupted merge is redone. A lock file keeps two ``train`` processes
-off one output folder; the veRL child gets SIGKILL if ``train`` itself dies (Linux ``PR_SET_PDEATHSIG``).
+checkpoint and not launched again, and an interrupted merge (hand-over or merge step) is redone. A lock file keeps
+two ``train`` processes off one output folder; the veRL child gets SIGKILL if ``train`` itself dies (Linux
+``PR_SET_PDEATHSIG``).
 
-The commands are replaceable (tests use stand-ins): ``QWENLONG_VERL_LAUNCHER`` replaces the kind's program and
-``QWENLONG_VERL_MERGER`` replaces ``python -m verl.model_merger`` (shell words, e.g. ``"python my_launcher.py"``),
-or pass ``launcher=`` / ``merger=`` to :func:`train`.
+The commands are replaceable (tests use stand-ins): ``QWENLONG_VERL_LAUNCHER`` replaces the program of a phase
+that trains, ``QWENLONG_VERL_MERGER`` replaces ``python -m verl.model_merger`` and ``QWENLONG_VERL_MERGE_STEP``
+replaces ``python -m qwenlong_verl.driver.merge`` (shell words, e.g. ``"python my_launcher.py"``), or pass
+``launcher=`` / ``merger=`` to :func:`train`.
 """
 
 from __future__ import annotations
@@ -46,10 +54,19 @@ from qwenlong_verl.driver.kinds import kind_of
 from qwenlong_verl.driver.plan import PhasePlan, PlanError, plan_phase
 from qwenlong_verl.driver.recipe import RecipeConfig
 from qwenlong_verl.driver.run import phase_data
-from qwenlong_verl.driver.run.process import LAUNCHER_ENV, Echo, command_prefix, launch_env, merge_model, run_child
+from qwenlong_verl.driver.run.process import (
+    LAUNCHER_ENV,
+    MERGE_STEP_ENV,
+    Echo,
+    command_prefix,
+    launch_env,
+    merge_model,
+    run_child,
+)
 from qwenlong_verl.driver.run.state import (
     DATA_READY,
     DONE,
+    MERGING,
     PENDING,
     TRAINED,
     TRAINING,
@@ -77,6 +94,8 @@ class PhaseReport:
     carry: str = ""
     """The retrospective summary (or why there is none yet)."""
     notes: list[str] = field(default_factory=list)
+    checked: str = "veRL config validated"
+    """What planning checked (the kind's words)."""
 
     @property
     def command_line(self) -> str:
@@ -84,12 +103,18 @@ class PhaseReport:
 
 
 def launch_argv(plan: PhasePlan, launcher: Sequence[str] | str | None) -> list[str]:
-    """What ``train`` runs for a phase: the launcher (else the kind's program), veRL's arguments, resume arguments.
+    """What ``train`` runs for a phase: the launcher (else the kind's program), veRL's arguments, resume arguments;
+    for a merge step its program (or ``QWENLONG_VERL_MERGE_STEP``) and arguments.
 
     The kind's program names ``python`` for ``plan`` to print; here that is this interpreter, whose environment
     has veRL and this package."""
     default = [sys.executable if word == "python" else word for word in plan.program]
-    return [*command_prefix(LAUNCHER_ENV, launcher, default), *plan.args, *plan.kind.resume_args()]
+    prefix = (
+        command_prefix(LAUNCHER_ENV, launcher, default)
+        if plan.kind.trains
+        else command_prefix(MERGE_STEP_ENV, None, default)
+    )
+    return [*prefix, *plan.args, *plan.kind.resume_args()]
 
 
 def uses_default_launcher(launcher: Sequence[str] | str | None) -> bool:
@@ -122,7 +147,9 @@ def plan_all(recipe: RecipeConfig, state: RunState) -> list[PhasePlan]:
     plans = []
     for i in range(len(recipe.phases)):
         try:
-            plan = plan_phase(recipe, i, model_path=start_model(recipe, i, state))
+            plan = plan_phase(
+                recipe, i, model_path=start_model(recipe, i, state), output_of=lambda j: phase_output(recipe, j, state)
+            )
         except PlanError as exc:
             raise TrainError(str(exc)) from None
         problems = plan.kind.train_problems(plan.config)
@@ -136,9 +163,13 @@ def start_model(recipe: RecipeConfig, index: int, state: RunState) -> str:
     """The model phase ``index`` starts from: the recipe's, else the previous phase's recorded (or future) output."""
     if index == 0:
         return layout.start_model_path(recipe)
-    previous = recipe.phases[index - 1].name
-    recorded = state.data["phases"].get(previous, {}).get("model_out")
-    return recorded or str(kind_of(recipe).output_model_path(recipe, index - 1))
+    return phase_output(recipe, index - 1, state)
+
+
+def phase_output(recipe: RecipeConfig, index: int, state: RunState) -> str:
+    """Phase ``index``'s output model: as recorded when it finished, else where it will write it."""
+    recorded = state.data["phases"].get(recipe.phases[index].name, {}).get("model_out")
+    return recorded or str(kind_of(recipe, index).output_model_path(recipe, index))
 
 
 def _fingerprint(plan: PhasePlan) -> str:
@@ -235,13 +266,15 @@ class Run:
             val_files=val_files,
             command=launch_argv(plan, self.launcher),
             notes=list(plan.notes),
+            checked=kind.checked,
             rows=st.get("rows"),
             carry=st.get("carry", ""),
         )
         if st["status"] == DONE:
             if st.get("fingerprint") not in (None, _fingerprint(plan)):
                 echo(f"warning: {where} is done but its settings changed since; use --from-phase {i + 1} to redo it")
-            echo(f"{where}: done (final step {st.get('final_step')}); model {st.get('model_out')}")
+            at = f" (final step {st['final_step']})" if "final_step" in st else ""
+            echo(f"{where}: done{at}; model {st.get('model_out')}")
             return report
         if kind.builds_data(recipe) and st["status"] in (PENDING, DATA_READY):
             try:
@@ -252,6 +285,9 @@ class Run:
                 report.notes.append(f"warning: {exc}")  # a dry run reports every phase's problems and goes on
         if self.dry_run:
             return report
+        if not kind.trains:
+            self.merge_step(plan, report, where)
+            return report
         if state.status(phase.name) not in (TRAINED, DONE):
             self.train_phase(plan, report, where)
         final = int(state.phase(phase.name)["final_step"])
@@ -260,6 +296,33 @@ class Run:
         report.status = DONE
         echo(f"{where}: done at step {final}; model {model_out}")
         return report
+
+    def merge_step(self, plan: PhasePlan, report: PhaseReport, where: str) -> None:
+        """Run the merge unless its folder is complete (a merge that finished is never redone); record ``done``."""
+        state, name = self.state, plan.phase.name
+        spec = plan.config
+        target = plan.kind.output_model_path(self.recipe, plan.index)
+        if (target / "config.json").is_file():
+            self.echo(f"{where}: {target} is complete; not merging again")
+        else:
+            launches = int(state.phase(name).get("launches", 0)) + 1
+            state.update(
+                name,
+                status=MERGING,
+                fingerprint=_fingerprint(plan),
+                launches=launches,
+                inputs=[spec.base, *spec.models],
+            )
+            self.echo(f"{where}: merging {', '.join(spec.models)} on {spec.base} by {spec.method} into {target}")
+            code = run_child(report.command, f"{where} merge")
+            if code != 0 or not (target / "config.json").is_file():
+                raise TrainError(
+                    f"{where}: the merge failed (exit {code}); fix the cause and rerun `qwenlong-verl train "
+                    f"{self.recipe.source}` to merge again"
+                )
+        state.update(name, status=DONE, model_out=str(target))
+        report.status = DONE
+        self.echo(f"{where}: done; model {target}")
 
     def phase_data(self, i: int, report: PhaseReport) -> None:
         """Build the phase's files and check them against its veRL config; record ``data_ready``."""

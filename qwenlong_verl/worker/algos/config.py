@@ -16,6 +16,8 @@ from verl.base_config import BaseConfig
 
 STD_MODES = ("task", "group")
 NEG_CLIP_MODES = ("none", "token", "sequence")
+AEPO_THRESHOLD_MODES = ("absolute", "relative")
+"""How ``aepo_h_low``/``aepo_h_high`` are read (the switch each builds: ``entropy_mask.AEPO_THRESHOLD_MODES``)."""
 
 
 @dataclass
@@ -49,11 +51,21 @@ class AlgosConfig(BaseConfig):
     """AEPO (L1.5 §4.4): drop every negative-advantage response from the update while the batch entropy is
     high, with hysteresis between :attr:`aepo_h_low` and :attr:`aepo_h_high`."""
 
+    aepo_threshold_mode: str = "absolute"
+    """How :attr:`aepo_h_low` / :attr:`aepo_h_high` are read: ``absolute`` = batch entropy in nats;
+    ``relative`` = multiples of the mean batch entropy of the run's first :attr:`aepo_warmup_steps` steps
+    (AEPO off during them), turned into nats once and then fixed. Each curriculum phase measures its own."""
+
+    aepo_warmup_steps: int = 0
+    """With ``aepo_threshold_mode=relative``: steps whose batch entropy makes the reference (>= 1); else 0."""
+
     aepo_h_low: float | None = None
-    """Batch entropy (nats) below which negative responses come back into the update; required with AEPO."""
+    """Batch entropy below which negative responses come back into the update: nats, or a multiple of the
+    warm-up entropy with ``relative``; required with AEPO."""
 
     aepo_h_high: float | None = None
-    """Batch entropy (nats) above which negative responses leave the update; required with AEPO, > h_low."""
+    """Batch entropy above which negative responses leave the update: nats, or a multiple of the warm-up
+    entropy with ``relative``; required with AEPO, > aepo_h_low."""
 
     def __post_init__(self) -> None:
         eps = self.task_norm_epsilon
@@ -66,16 +78,36 @@ class AlgosConfig(BaseConfig):
         for name in ("neg_clip_token_entropy", "neg_clip_seq_entropy", "aepo_h_low", "aepo_h_high"):
             value = getattr(self, name)
             if value is not None and (not _is_number(value) or not math.isfinite(value) or value < 0):
-                raise ValueError(f"{name} must be an entropy in nats (a finite number >= 0) or null, got {value!r}")
+                unit = (
+                    "an entropy in nats" if name.startswith("neg_clip") else "nats or a multiple of the warm-up entropy"
+                )
+                raise ValueError(f"{name} must be {unit} (a finite number >= 0) or null, got {value!r}")
         if self.neg_clip_mode == "token" and self.neg_clip_token_entropy is None:
             raise ValueError("neg_clip_mode=token needs neg_clip_token_entropy (τ_token, nats)")
         if self.neg_clip_mode == "sequence" and self.neg_clip_seq_entropy is None:
             raise ValueError("neg_clip_mode=sequence needs neg_clip_seq_entropy (τ_seq, nats)")
         if not isinstance(self.aepo_enable, bool):
             raise ValueError(f"aepo_enable must be true or false, got {self.aepo_enable!r}")
+        if self.aepo_threshold_mode not in AEPO_THRESHOLD_MODES:
+            raise ValueError(
+                f"aepo_threshold_mode must be one of {', '.join(AEPO_THRESHOLD_MODES)}, got {self.aepo_threshold_mode!r}"
+            )
+        steps = self.aepo_warmup_steps
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"aepo_warmup_steps must be an integer >= 0, got {steps!r}")
+        relative = self.aepo_threshold_mode == "relative"
+        if relative and steps < 1:
+            raise ValueError(
+                "aepo_threshold_mode=relative needs aepo_warmup_steps >= 1 (steps that measure the entropy)"
+            )
+        if not relative and steps:
+            raise ValueError(
+                f"aepo_warmup_steps={steps} is read only with aepo_threshold_mode=relative; set it to 0 or use relative"
+            )
         if self.aepo_enable:
             if self.aepo_h_low is None or self.aepo_h_high is None:
-                raise ValueError("aepo_enable=true needs aepo_h_low and aepo_h_high (batch entropy bounds, nats)")
+                unit = "multiples of the warm-up entropy" if relative else "batch entropy bounds, nats"
+                raise ValueError(f"aepo_enable=true needs aepo_h_low and aepo_h_high ({unit})")
             if not self.aepo_h_low < self.aepo_h_high:
                 raise ValueError(
                     f"aepo_h_low ({self.aepo_h_low}) must be below aepo_h_high ({self.aepo_h_high}) for hysteresis"

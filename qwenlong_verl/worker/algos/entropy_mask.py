@@ -12,6 +12,8 @@ advantages over its response tokens is below zero (for outcome estimators all it
   below ``h_low``, and keeps its state in between (hysteresis). Negative gradients raise entropy and
   positive-only updates lower it, so this holds entropy inside the band. (The reference snippet masks
   while the entropy is *inside* the band, contradicting its own comment and the paper; we follow the paper.)
+  The bounds are nats, or multiples of the mean batch entropy of the run's first steps
+  (:class:`EntropyWarmup`; AEPO is off while it measures).
 
 Why here and not in a registered policy loss: veRL 0.9.1 calls a loss with old/new log-probs, advantages,
 mask, aggregation mode, config and IS weights — no entropy, no batch — so a loss mode cannot see what these
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,14 +109,102 @@ def drop_gradients(advantages: torch.Tensor, drop: torch.Tensor) -> torch.Tensor
 
 
 @dataclass
+class EntropyWarmup:
+    """The reference of relative AEPO thresholds: the mean batch entropy of the run's first :attr:`steps` steps.
+
+    Absolute thresholds need the entropy level of the model at hand, which differs by model, temperature, task
+    and context length (QwenLong-L1.5's curves sit between 0.10 and 0.30 nats; a tiny random model is near
+    ln(vocab)). Relative thresholds are multiples of what this run measured while AEPO was still off.
+    """
+
+    steps: int
+    """Measured steps (batches with response tokens) the reference averages over."""
+
+    low: float
+    """``h_low = low × reference``."""
+
+    high: float
+    """``h_high = high × reference``."""
+
+    total: float = 0.0
+    """Sum of the batch entropies measured so far."""
+
+    count: int = 0
+    """Steps measured so far."""
+
+    reference: float | None = None
+    """The mean batch entropy of the warm-up, set once when :attr:`count` reaches :attr:`steps`, then fixed."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
+            raise ValueError(f"relative AEPO thresholds need warm-up steps >= 1, got {self.steps!r}")
+        if not (math.isfinite(self.low) and math.isfinite(self.high) and 0 <= self.low < self.high):
+            raise ValueError(f"relative AEPO needs factors 0 <= low < high, got low={self.low}, high={self.high}")
+
+    @property
+    def done(self) -> bool:
+        return self.reference is not None
+
+    def add(self, entropy: float) -> None:
+        """Count one step's batch entropy (NaN — a batch without response tokens — is not a measurement)."""
+        if self.done or not math.isfinite(entropy):
+            return
+        self.total += float(entropy)
+        self.count += 1
+        self._complete_if_due()
+
+    def _complete_if_due(self) -> None:
+        if self.reference is None and self.count >= self.steps:
+            self.reference = self.total / self.count
+
+    def bounds(self) -> tuple[float, float]:
+        """``(h_low, h_high)`` in nats from the finished reference."""
+        if self.reference is None:
+            raise RuntimeError(f"AEPO warm-up unfinished: {self.count} of {self.steps} steps measured")
+        if not self.reference > 0:
+            raise ValueError(
+                f"AEPO relative thresholds: the mean batch entropy of the first {self.count} steps is "
+                f"{self.reference}, so every multiple of it is too; use aepo_threshold_mode=absolute"
+            )
+        return self.low * self.reference, self.high * self.reference
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"steps": self.steps, "total": self.total, "count": self.count, "reference": self.reference}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the measurements; a finished reference stays fixed even if ``steps`` was changed since."""
+        total, count, reference = state.get("total"), state.get("count"), state.get("reference")
+        if not _is_number(total) or isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError(f"AEPO warm-up state has wrong types: total={total!r}, count={count!r}")
+        if reference is not None and not _is_number(reference):
+            raise ValueError(f"AEPO warm-up state has a non-numeric reference {reference!r}")
+        self.total, self.count = float(total), count
+        self.reference = None if reference is None else float(reference)
+        if self.reference is not None and state.get("steps") != self.steps:
+            logger.info(
+                "AEPO warm-up steps changed on resume (saved %s, configured %s); the measured reference stays",
+                state.get("steps"),
+                self.steps,
+            )
+        self._complete_if_due()
+
+
+@dataclass
 class AepoController:
-    """Hysteresis switch of AEPO on the batch entropy; its state survives steps and checkpoints."""
+    """Hysteresis switch of AEPO on the batch entropy; its state survives steps and checkpoints.
 
-    h_low: float
-    """Below this batch entropy, negative responses come back."""
+    Absolute thresholds: ``AepoController(h_low=…, h_high=…)``. Relative ones: ``AepoController(warmup=…)``;
+    the bounds are ``None`` (and AEPO off) until the :class:`EntropyWarmup` has its reference, then fixed.
+    """
 
-    h_high: float
-    """Above this batch entropy, negative responses leave the update."""
+    h_low: float | None = None
+    """Below this batch entropy (nats), negative responses come back."""
+
+    h_high: float | None = None
+    """Above this batch entropy (nats), negative responses leave the update."""
+
+    warmup: EntropyWarmup | None = None
+    """Relative thresholds: where ``h_low``/``h_high`` come from; ``None`` for absolute ones."""
 
     active: bool = False
     """Whether negative responses are currently masked."""
@@ -124,16 +215,35 @@ class AepoController:
     last_entropy: float = math.nan
     """The batch entropy of the latest :meth:`update`."""
 
+    last_was_warmup: bool = field(default=False, repr=False)
+    """Whether the latest :meth:`update` was a warm-up step (for the metrics; not saved)."""
+
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.h_low) and math.isfinite(self.h_high) and self.h_low < self.h_high):
+        if self.warmup is not None:
+            if self.h_low is not None or self.h_high is not None:
+                raise ValueError("AEPO with a warm-up derives h_low/h_high itself; pass either bounds or a warm-up")
+            return
+        if not _finite_band(self.h_low, self.h_high):
             raise ValueError(f"AEPO needs finite h_low < h_high, got h_low={self.h_low}, h_high={self.h_high}")
+
+    @property
+    def warming_up(self) -> bool:
+        """Whether the relative reference is still being measured (AEPO off)."""
+        return self.h_low is None
 
     def update(self, entropy: float) -> bool:
         """Feed this step's batch entropy; returns whether to mask negative responses in this update.
 
-        Above ``h_high`` → on; below ``h_low`` → off; in between (or NaN: no response tokens) → unchanged.
+        During a warm-up → off, and the entropy counts towards the reference. Afterwards: above ``h_high`` → on;
+        below ``h_low`` → off; in between (or NaN: no response tokens) → unchanged.
         """
         self.last_entropy = float(entropy)
+        self.last_was_warmup = self.warming_up
+        if self.last_was_warmup:
+            self.warmup.add(entropy)
+            if self.warmup.done:
+                self._set_bounds_from_warmup("measured")
+            return False
         new = self.active
         if entropy > self.h_high:
             new = True
@@ -151,6 +261,34 @@ class AepoController:
         self.active = new
         return new
 
+    def _set_bounds_from_warmup(self, how: str) -> None:
+        self.h_low, self.h_high = self.warmup.bounds()
+        logger.info(
+            "AEPO thresholds %s: reference batch entropy %.4f nats (mean of %d steps) -> h_low %.4f (x%g), "
+            "h_high %.4f (x%g), fixed for the rest of the run",
+            how,
+            self.warmup.reference,
+            self.warmup.count,
+            self.h_low,
+            self.warmup.low,
+            self.h_high,
+            self.warmup.high,
+        )
+
+    def metrics(self) -> dict[str, float]:
+        """``qwenlong/aepo_*`` figures of the latest update (thresholds once known, in nats)."""
+        out = {
+            "qwenlong/aepo_active": 1.0 if self.active else 0.0,
+            "qwenlong/aepo_switches": float(self.switches),
+            "qwenlong/aepo_warmup": 1.0 if self.last_was_warmup else 0.0,
+        }
+        if not self.warming_up:
+            out["qwenlong/aepo_h_low"] = float(self.h_low)
+            out["qwenlong/aepo_h_high"] = float(self.h_high)
+        if self.warmup is not None and self.warmup.done:
+            out["qwenlong/aepo_reference"] = float(self.warmup.reference)
+        return out
+
     def state_dict(self) -> dict[str, Any]:
         """JSON-serialisable state (NaN entropy stored as ``None``)."""
         last = None if math.isnan(self.last_entropy) else self.last_entropy
@@ -160,31 +298,62 @@ class AepoController:
             "last_entropy": last,
             "h_low": self.h_low,
             "h_high": self.h_high,
+            "warmup": self.warmup.state_dict() if self.warmup is not None else None,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :attr:`active`, :attr:`switches` and :attr:`last_entropy`; bounds stay as configured.
+        """Restore :attr:`active`, :attr:`switches`, :attr:`last_entropy` and a warm-up's measurements.
 
-        A resumed run may deliberately change ``h_low``/``h_high``; the switch state carries over and the
-        next :meth:`update` applies the new bounds.
+        Bounds stay as configured: a resumed run may deliberately change absolute ``h_low``/``h_high`` or the
+        relative factors (applied to the saved reference); the switch state carries over and the next
+        :meth:`update` applies the new bounds. A relative run resumed from a state without a warm-up (AEPO
+        was absolute, or off, when it was saved) measures its reference again, AEPO off meanwhile.
         """
         missing = [k for k in ("active", "switches") if k not in state]
         if missing:
             raise ValueError(f"AEPO state lacks {', '.join(missing)}; got keys {sorted(state)}")
         if not isinstance(state["active"], bool) or not isinstance(state["switches"], int):
             raise ValueError(f"AEPO state has wrong types: active={state['active']!r}, switches={state['switches']!r}")
+        self.active = state["active"]
+        self.switches = state["switches"]
+        last = state.get("last_entropy")
+        self.last_entropy = math.nan if last is None else float(last)
+        if self.warmup is not None:
+            saved = state.get("warmup")
+            if saved is None:
+                logger.warning(
+                    "saved AEPO state has no warm-up reference; measuring it again over the next %d steps",
+                    self.warmup.steps,
+                )
+            else:
+                self.warmup.load_state_dict(saved)
+            if self.warmup.done:
+                self._set_bounds_from_warmup("restored")
+            else:
+                self.active = False
         if (state.get("h_low"), state.get("h_high")) != (self.h_low, self.h_high):
             logger.info(
-                "AEPO bounds changed on resume: saved [%s, %s], configured [%s, %s]",
+                "AEPO bounds changed on resume: saved [%s, %s], now [%s, %s]",
                 state.get("h_low"),
                 state.get("h_high"),
                 self.h_low,
                 self.h_high,
             )
-        self.active = state["active"]
-        self.switches = state["switches"]
-        last = state.get("last_entropy")
-        self.last_entropy = math.nan if last is None else float(last)
+
+
+AEPO_THRESHOLD_MODES: dict[str, Callable[[float, float, int], AepoController]] = {
+    "absolute": lambda low, high, warmup_steps: AepoController(h_low=low, h_high=high),
+    "relative": lambda low, high, warmup_steps: AepoController(warmup=EntropyWarmup(warmup_steps, low, high)),
+}
+"""``qwenlong.algos.aepo_threshold_mode`` → how ``(aepo_h_low, aepo_h_high, aepo_warmup_steps)`` make the switch."""
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _finite_band(low: Any, high: Any) -> bool:
+    return _is_number(low) and _is_number(high) and math.isfinite(low) and math.isfinite(high) and low < high
 
 
 @dataclass
@@ -216,8 +385,10 @@ def mask_negative_gradients(
     Metrics: ``qwenlong/entropy`` (batch entropy), ``qwenlong/negative_share`` (share of responses with a
     negative advantage), ``qwenlong/neg_clip_share`` (share of response tokens dropped by clipping),
     ``qwenlong/masked_share`` (share of response tokens dropped by anything), ``qwenlong/masked_response_share``
-    (share of responses with at least one dropped token) and, with AEPO, ``qwenlong/aepo_active`` (1/0, the
-    state used for this update) and ``qwenlong/aepo_switches`` (cumulative).
+    (share of responses with at least one dropped token) and, with AEPO, :meth:`AepoController.metrics`:
+    ``qwenlong/aepo_active`` (1/0, the state used for this update), ``qwenlong/aepo_switches`` (cumulative),
+    ``qwenlong/aepo_warmup`` (1 while a relative reference is measured), ``qwenlong/aepo_h_low`` /
+    ``qwenlong/aepo_h_high`` (nats, once known) and ``qwenlong/aepo_reference`` (relative, once measured).
     """
     n_tokens = max(int(response_mask.sum()), 1)
     n_responses = max(int((response_mask.sum(dim=-1) > 0).sum()), 1)
@@ -236,8 +407,7 @@ def mask_negative_gradients(
     if aepo is not None:
         if aepo.update(entropy_now):
             dropped = dropped | negative
-        metrics["qwenlong/aepo_active"] = 1.0 if aepo.active else 0.0
-        metrics["qwenlong/aepo_switches"] = float(aepo.switches)
+        metrics.update(aepo.metrics())
     metrics["qwenlong/masked_share"] = float(dropped.sum()) / n_tokens
     metrics["qwenlong/masked_response_share"] = float(dropped.any(dim=-1).sum()) / n_responses
     return MaskedAdvantages(advantages=drop_gradients(advantages, dropped), dropped=dropped, metrics=metrics)

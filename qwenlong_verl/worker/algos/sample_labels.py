@@ -7,8 +7,10 @@ tensors each row carries the non-tensor fields ``data_source``, ``extra_info`` (
 Rows that veRL appends to make the batch divisible (``upsample_batch_to_divisible_size``) copy these fields
 from the first real row but are tagged ``is_padding``; they are not samples and must not be counted.
 
-The ``qwenlong`` trainer mode needs the task for the task-specific advantage; the curriculum ledger needs
-``(index, task)`` with each reward. Both read them through :func:`read_sample_labels`, in the key order of
+The ``qwenlong`` trainer mode needs the task label for the task-specific advantage; the curriculum ledger needs
+``(index, task)`` with each reward. The label is the row's task label (``extra_info.task``: ``multi_hop``,
+``numerical``, ... or, for rows without one, the answer type; :func:`qwenlong_verl.common.tasks.task_label_of`),
+not its answer type: tasks that share a verifier can still have very different reward spreads. Both read them through :func:`read_sample_labels`, in the key order of
 the :class:`~transfer_queue.KVBatchMeta` — the order in which veRL's own stages read the same batch.
 """
 
@@ -20,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from qwenlong_verl.common.tasks import task_of
+from qwenlong_verl.common.tasks import task_label_of
 from qwenlong_verl.worker.transfer import get_fields
 
 LABEL_FIELDS = ("uid", "data_source", "extra_info")
@@ -38,7 +40,7 @@ class SampleLabels:
     """``extra_info["index"]`` of the source row (``None`` where missing), object array."""
 
     task: np.ndarray
-    """Canonical task label (:data:`qwenlong_verl.common.tasks.TASKS`), ``None`` for padding rows; object array."""
+    """Task label (:func:`qwenlong_verl.common.tasks.task_label_of`), ``None`` for padding rows; object array."""
 
     is_padding: np.ndarray
     """Bool: veRL's synthetic padding rows."""
@@ -53,7 +55,7 @@ def sample_labels(
     extra_info: Sequence[Any],
     is_padding: Sequence[bool] | None = None,
 ) -> SampleLabels:
-    """Build :class:`SampleLabels` from the raw per-row fields (task routing: :func:`qwenlong_verl.common.tasks.task_of`)."""
+    """Build :class:`SampleLabels` from the raw per-row fields (labels: :func:`qwenlong_verl.common.tasks.task_label_of`)."""
     n = len(uid)
     if len(data_source) != n or len(extra_info) != n:
         raise ValueError(
@@ -64,15 +66,15 @@ def sample_labels(
         raise ValueError(f"is_padding has {len(padding)} entries for {n} rows")
     task = np.empty(n, dtype=object)
     index = np.empty(n, dtype=object)
-    routed: dict[tuple[str, Any], str] = {}
+    routed: dict[tuple[str, Any, Any], str] = {}
     for i, (source, info) in enumerate(zip(data_source, extra_info, strict=True)):
         info = info if isinstance(info, dict) else {}
         index[i] = info.get("index")
         if padding[i]:
             continue
-        key = (str(source), info.get("task"))
+        key = (str(source), info.get("task"), info.get("answer_type"))
         if key not in routed:
-            routed[key] = task_of(source, info)
+            routed[key] = task_label_of(source, info)
         task[i] = routed[key]
     return SampleLabels(uid=np.asarray(list(uid), dtype=object), index=index, task=task, is_padding=padding)
 

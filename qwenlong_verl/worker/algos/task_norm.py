@@ -3,8 +3,9 @@
     A_i = (r_i − mean of r over the group of i) / (std of r over every sample of i's task in the batch + ε)
 
 The group (veRL's ``uid``: one prompt and its ``rollout.n`` responses) gives the baseline, as in GRPO;
-the task (numeric / choice / qa, :mod:`qwenlong_verl.common.tasks`) gives the scale, so a task whose rewards
-spread widely does not drown the gradient of a task whose rewards are nearly all equal.
+the task label (``multi_hop``, ``numerical``, ``temporal``, ... — any labels the data carries,
+:func:`qwenlong_verl.common.tasks.task_label_of`) gives the scale, so a task whose rewards spread widely does not
+drown the gradient of a task whose rewards are nearly all equal.
 
 Definitions, chosen to follow the formula literally and to stay finite:
 
@@ -62,6 +63,11 @@ class TaskLabels:
 
     stats: dict[str, dict[str, float]] = field(default_factory=dict)
     """Filled by the estimator: ``{task: {"std": σ, "samples": n}}`` of the batch it normalised."""
+
+    broadcast: Sequence[int] | None = None
+    """Multi-output trajectories (memory agent): per row, the row whose advantage it takes — its trajectory's final
+    output, the one the reward scored (:class:`qwenlong_verl.worker.agent.turns.Turns`); the other rows carry
+    ``task=None`` so only final rows enter the statistics. ``None``: every row keeps its own."""
 
 
 _ACTIVE: contextvars.ContextVar[TaskLabels | None] = contextvars.ContextVar("qwenlong_task_labels", default=None)
@@ -207,5 +213,7 @@ def compute_grpo_task_norm_advantage(
         scores = token_level_rewards.sum(dim=-1)
         stats = active.stats if active is not None else None
         scalar = task_norm_advantage(scores, index, task, epsilon=eps, std_mode=mode, stats=stats)
+        if active is not None and active.broadcast is not None:
+            scalar = scalar[torch.as_tensor(np.asarray(active.broadcast, dtype=np.int64), device=scalar.device)]
         advantages = scalar.unsqueeze(-1) * response_mask
     return advantages, advantages

@@ -11,14 +11,17 @@ stage                       what the mixin adds
 ``_compute_advantage``      with ``algorithm.adv_estimator=grpo_task_norm``: reads each row's task
                             (:func:`~qwenlong_verl.worker.algos.sample_labels.read_sample_labels`) and
                             runs veRL's own stage inside :func:`~qwenlong_verl.worker.algos.task_norm.provide_task_labels`;
+                            a trajectory of several outputs (memory agent) counts once, by its final
+                            output, whose advantage all its outputs take (:mod:`~qwenlong_verl.worker.agent.turns`);
                             metrics ``qwenlong/task_std/<task>``, ``qwenlong/task_samples/<task>``.
 ``_update_actor``           with clipping or AEPO on: reads ``advantages``, ``entropy`` and
                             ``response_mask`` from TransferQueue, zeroes the dropped tokens'
                             advantages (:func:`~qwenlong_verl.worker.algos.entropy_mask.mask_negative_gradients`),
                             writes ``advantages`` back, then lets veRL update the actor;
-                            metrics ``qwenlong/entropy``, ``qwenlong/aepo_active``, ``qwenlong/masked_share``…
-``_save_checkpoint``        writes the AEPO state to ``global_step_<n>/qwenlong_algos.json`` *before*
-                            veRL writes its ``latest_checkpointed_iteration.txt``, so a checkpoint that
+                            metrics ``qwenlong/entropy``, ``qwenlong/aepo_active``, ``qwenlong/aepo_h_low``…
+``_save_checkpoint``        writes the AEPO state (switch, and the warm-up reference of relative
+                            thresholds) to ``global_step_<n>/qwenlong_algos.json`` *before* veRL
+                            writes its ``latest_checkpointed_iteration.txt``, so a checkpoint that
                             resume can find always has it.
 ``_load_checkpoint``        after veRL restored ``global_steps``, restores the AEPO state of that step.
 ==========================  ===================================================================
@@ -49,8 +52,9 @@ from verl.workers.utils.padding import response_to_nested
 
 from qwenlong_verl.common.files import atomic_write
 from qwenlong_verl.common.names import TASK_NORM_ESTIMATOR
+from qwenlong_verl.worker.agent.turns import trajectory_turns
 from qwenlong_verl.worker.algos.config import AlgosConfig
-from qwenlong_verl.worker.algos.entropy_mask import AepoController, mask_negative_gradients
+from qwenlong_verl.worker.algos.entropy_mask import AEPO_THRESHOLD_MODES, AepoController, mask_negative_gradients
 from qwenlong_verl.worker.algos.sample_labels import read_sample_labels
 from qwenlong_verl.worker.algos.task_norm import TaskLabels, provide_task_labels
 from qwenlong_verl.worker.sections import qwenlong_section
@@ -60,6 +64,8 @@ logger = logging.getLogger(__name__)
 
 STATE_FILE = "qwenlong_algos.json"
 """File in each ``global_step_<n>`` checkpoint folder holding the state of these stages."""
+STATE_VERSION = 2
+"""2 added the AEPO warm-up (relative thresholds); a version-1 file reads as a state without one."""
 
 MASK_FIELDS = ("advantages", "entropy", "response_mask")
 """TransferQueue fields the actor-update stage reads."""
@@ -86,14 +92,15 @@ class LongContextAlgoStages:
             return None
         controller = self.__dict__.get("_qwenlong_aepo")
         if controller is None:
-            controller = AepoController(h_low=cfg.aepo_h_low, h_high=cfg.aepo_h_high)
+            make = AEPO_THRESHOLD_MODES[cfg.aepo_threshold_mode]
+            controller = make(cfg.aepo_h_low, cfg.aepo_h_high, cfg.aepo_warmup_steps)
             self.__dict__["_qwenlong_aepo"] = controller
         return controller
 
     def algos_state_dict(self) -> dict[str, Any]:
         """What :meth:`_save_checkpoint` persists."""
         aepo = self.aepo
-        return {"version": 1, "aepo": aepo.state_dict() if aepo is not None else None}
+        return {"version": STATE_VERSION, "aepo": aepo.state_dict() if aepo is not None else None}
 
     def load_algos_state_dict(self, state: dict[str, Any]) -> None:
         """Inverse of :meth:`algos_state_dict`; a saved AEPO state is ignored if AEPO is now off."""
@@ -110,10 +117,12 @@ class LongContextAlgoStages:
         if self.config.algorithm.adv_estimator != TASK_NORM_ESTIMATOR:
             return super()._compute_advantage(batch, metrics)
         cfg = self.algos_config
+        turns = trajectory_turns(batch.keys)  # statistics over trajectories (final rows), broadcast to their rows
         labels = TaskLabels(
-            task=read_sample_labels(batch).task,
+            task=turns.on_final(read_sample_labels(batch).task),
             epsilon=cfg.task_norm_epsilon,
             std_mode=cfg.task_norm_std,
+            broadcast=turns.final_row,
         )
         with provide_task_labels(labels):
             batch = super()._compute_advantage(batch, metrics)
@@ -172,7 +181,10 @@ class LongContextAlgoStages:
                     self.load_algos_state_dict(json.load(f))
                 logger.info("restored qwenlong.algos state from %s", path)
             elif self.aepo is not None:
-                logger.warning("no %s in the resumed checkpoint; AEPO starts inactive", path)
+                logger.warning(
+                    "no %s in the resumed checkpoint; AEPO starts inactive (relative thresholds measure their reference again)",
+                    path,
+                )
         return result
 
     def _resumed_checkpoint_folder(self) -> str:

@@ -50,7 +50,7 @@ class LedgerRecord:
     index: int | None
     """``extra_info.index`` of the dataset row: the example's stable id (``None`` if the row has none)."""
     task: str
-    """Task label (:data:`qwenlong_verl.common.tasks.TASKS`)."""
+    """Task label (:func:`qwenlong_verl.common.tasks.task_label_of`: ``multi_hop``, ``numerical``, ``qa``, ...)."""
     data_source: str
     """The row's ``data_source``."""
     n: int

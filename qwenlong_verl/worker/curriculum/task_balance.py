@@ -1,8 +1,13 @@
 """Task-balanced prompt batches (QwenLong-L1.5): every batch holds exactly the same number of each task.
 
+A task is a task label (``extra_info.task``: ``multi_hop``, ``numerical``, ``temporal``, ... or, for rows without
+one, the answer type; :func:`qwenlong_verl.common.tasks.task_label_of`), so the paper's task types are balanced
+whatever verifier scores them.
+
 :class:`TaskBalancedSampler` is a sampler for veRL's ``StatefulDataLoader``. Its index stream is cut into blocks
-of ``data.train_batch_size``; block ``b`` holds ``batch_size / T`` examples of each of the ``T`` tasks, in a
-seeded random order. Each task is an endless stream of reshuffled passes over its own examples, so a small task
+of ``data.train_batch_size``; block ``b`` holds ``batch_size // T`` examples of each of the ``T`` tasks, in a
+seeded random order; when the batch is not a multiple of ``T`` (the L1.5 report's 128 prompts over five task
+types), ``batch_size mod T`` tasks get one more, the extra slots rotating over the tasks from block to block. Each task is an endless stream of reshuffled passes over its own examples, so a small task
 is repeated more often than a large one within an epoch (an epoch is ``len(dataset) // batch_size`` blocks, as
 veRL counts its steps). The dataloader fetches the stream in ``gen_batch_size`` pieces (1 under DAPO's exact
 refill); which piece size does not matter, the stream is the same.
@@ -26,28 +31,19 @@ _BLOCK_TAG = 7919
 
 
 class TaskBalancedSampler(Sampler[int]):
-    """Dataset positions in blocks of ``batch_size`` with an equal count of every task per block."""
+    """Dataset positions in blocks of ``batch_size`` with an equal count of every task per block (one more for
+    ``batch_size mod T`` of them, rotating, when the batch is not a multiple of the ``T`` tasks)."""
 
     def __init__(self, tasks: Sequence[str], batch_size: int, seed: int = 1):
         labels = [str(t) for t in tasks]
         self.tasks: list[str] = sorted(set(labels))
         if not self.tasks:
             raise ValueError("task-balanced sampling needs a non-empty dataset")
-        if batch_size <= 0 or batch_size % len(self.tasks):
-            counts = {t: labels.count(t) for t in self.tasks}
-            near = sorted(
-                {
-                    max(len(self.tasks), batch_size // len(self.tasks) * len(self.tasks)),
-                    (batch_size // len(self.tasks) + 1) * len(self.tasks),
-                }
-            )
-            raise ValueError(
-                f"task-balanced batches need data.train_batch_size ({batch_size}) to be a multiple of the "
-                f"{len(self.tasks)} tasks in the training data {counts}; use data.train_batch_size "
-                f"{' or '.join(map(str, near))}, or turn qwenlong.curriculum.task_balance off"
-            )
+        if batch_size <= 0:
+            raise ValueError(f"task-balanced batches need data.train_batch_size > 0, got {batch_size}")
         self.batch_size = batch_size
-        self.per_task = batch_size // len(self.tasks)
+        self.per_task, self.extra = divmod(batch_size, len(self.tasks))
+        """Every task's count per block, and how many tasks get one more (rotating from block to block)."""
         self.seed = int(seed)
         self.members: list[np.ndarray] = [
             np.array([i for i, t in enumerate(labels) if t == task], dtype=np.int64) for task in self.tasks
@@ -66,15 +62,22 @@ class TaskBalancedSampler(Sampler[int]):
     # -------------------------------------------------------------- the stream
 
     def block(self, number: int) -> np.ndarray:
-        """Dataset positions of block ``number`` (``batch_size`` of them, ``per_task`` of each task)."""
+        """Dataset positions of block ``number``: ``per_task`` of each task, plus one more for ``extra`` tasks."""
         parts = []
         for t, members in enumerate(self.members):
-            start = number * self.per_task
-            draws = [self._task_item(t, members, k) for k in range(start, start + self.per_task)]
+            start, stop = self.drawn_before(t, number), self.drawn_before(t, number + 1)
+            draws = [self._task_item(t, members, k) for k in range(start, stop)]
             parts.append(np.asarray(draws, dtype=np.int64))
         block = np.concatenate(parts)
         order = np.random.default_rng([self.seed, _BLOCK_TAG, number]).permutation(len(block))
         return block[order]
+
+    def drawn_before(self, t: int, number: int) -> int:
+        """Draws of task ``t`` in blocks ``0 .. number-1``. The ``extra`` one-more slots of block ``b`` are slots
+        ``b*extra .. (b+1)*extra - 1`` of an endless round over the tasks, so over any ``T`` blocks every task gets
+        the same count, and the count is a closed form of ``(t, number)`` (the stream stays a pure function)."""
+        slots = number * self.extra
+        return number * self.per_task + max(0, (slots - t + len(self.tasks) - 1) // len(self.tasks))
 
     def _task_item(self, t: int, members: np.ndarray, k: int) -> int:
         """The ``k``-th draw of task ``t``: pass ``k // n`` over its examples, reshuffled per pass."""
@@ -129,8 +132,8 @@ class _TaskBalancedIterator(Iterator[int]):
 
 
 def dataset_tasks(dataset) -> list[str]:
-    """Task label of every row of a veRL ``RLHFDataset`` (``extra_info.task``, else routed from ``data_source``)."""
-    from qwenlong_verl.common.tasks import task_of
+    """Task label of every row of a veRL ``RLHFDataset`` (``extra_info.task``, else the answer type)."""
+    from qwenlong_verl.common.tasks import task_label_of
 
     frame = getattr(dataset, "dataframe", None)
     if frame is None or "data_source" not in frame.column_names:
@@ -140,7 +143,7 @@ def dataset_tasks(dataset) -> list[str]:
         )
     sources = frame["data_source"]
     infos = frame["extra_info"] if "extra_info" in frame.column_names else [None] * len(sources)
-    return [task_of(source, info) for source, info in zip(sources, infos, strict=True)]
+    return [task_label_of(source, info) for source, info in zip(sources, infos, strict=True)]
 
 
 def balanced_dataloader(loader, tasks: Sequence[str], batch_size: int, seed: int):
@@ -151,8 +154,10 @@ def balanced_dataloader(loader, tasks: Sequence[str], batch_size: int, seed: int
 
     sampler = TaskBalancedSampler(tasks, batch_size, seed)
     logging.getLogger(__name__).info(
-        "task-balanced prompt batches: %d per task per batch of %d, dataset %s",
+        "task-balanced prompt batches: %d per task (+1 for %d of the %d tasks, rotating) per batch of %d, dataset %s",
         sampler.per_task,
+        sampler.extra,
+        len(sampler.tasks),
         batch_size,
         sampler.task_counts(),
     )

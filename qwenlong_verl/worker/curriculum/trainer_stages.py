@@ -43,6 +43,7 @@ from transfer_queue import KVBatchMeta
 from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer
 from verl.utils.debug import marked_timer
 
+from qwenlong_verl.worker.agent.turns import trajectory_turns
 from qwenlong_verl.worker.algos.sample_labels import LABEL_FIELDS, sample_labels
 from qwenlong_verl.worker.curriculum.config import CurriculumConfig
 from qwenlong_verl.worker.curriculum.ledger import DifficultyLedger, LedgerRecord, group_records, step_metrics
@@ -204,8 +205,9 @@ class CurriculumStages:
         self._dropped_records().extend(self._batch_records(meta, trained=False))
 
     def _batch_records(self, batch: KVBatchMeta, trained: bool, metrics: dict | None = None) -> list[LedgerRecord]:
-        """One record per prompt group of a TransferQueue batch (veRL's padding rows left out); with ``metrics``,
-        also the reward manager's step metrics of the batch (veRL's v1 trainer logs no reward extra info)."""
+        """One record per prompt group of a TransferQueue batch (veRL's padding rows left out; a trajectory of several
+        outputs, the memory agent's, counted once by its final output); with ``metrics``, also the reward manager's
+        step metrics of the batch (veRL's v1 trainer logs no reward extra info)."""
         data = tq.kv_batch_get(
             keys=batch.keys, partition_id=batch.partition_id, select_fields=[*LABEL_FIELDS, *SCORE_FIELDS]
         )
@@ -228,7 +230,7 @@ class CurriculumStages:
                 for fields, r in zip(extra_fields, reward, strict=True)
             ]
         )
-        keep = ~labels.is_padding
+        keep = ~labels.is_padding & trajectory_turns(batch.keys).final  # one sample per trajectory: its final output
         if metrics is not None:
             metrics.update(reward_metrics(_reward_columns([f for f, k in zip(extra_fields, keep, strict=True) if k])))
         row_phase = [info.get("phase") if isinstance(info, dict) else None for info in extra_info]

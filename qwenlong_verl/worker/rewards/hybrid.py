@@ -30,7 +30,7 @@ from typing import Any
 
 from cachetools import LRUCache, cached
 
-from qwenlong_verl.common.tasks import task_of
+from qwenlong_verl.common.tasks import answer_type_of
 from qwenlong_verl.worker.rewards.extract import extract_answer, gold_answers
 from qwenlong_verl.worker.rewards.judge import JudgeConfig, get_client, judge_blocking
 from qwenlong_verl.worker.rewards.keys import ENV_API_KEY, ENV_MODEL, ENV_URLS, PASSED_BY_VERL
@@ -74,8 +74,8 @@ def _rule_stage(
 ) -> _Stage | None:
     pred = extract_answer(solution_str) if isinstance(solution_str, str) else ""
     golds = gold_answers(ground_truth)
-    task = task_of(str(data_source or ""), extra_info)
-    verdict = verify(task, pred, golds, extra_info, symbolic=symbolic)
+    answer_type = answer_type_of(str(data_source or ""), extra_info)
+    verdict = verify(answer_type, pred, golds, extra_info, symbolic=symbolic)
     if verdict is None:
         return None
     return _Stage(pred, golds, verdict)

@@ -10,11 +10,17 @@ whose rollouts disagree with the gold. Hence:
   path uses one private background loop, see :func:`judge_blocking`);
 * an overall per-answer budget that also covers the wait for a free slot;
 * identical questions in flight share one request; definitive verdicts are kept in an LRU cache keyed on
-  (question, prediction, gold);
-* the judge sees the question and the two short answers only (length-capped), never the whole response,
-  and ``[[``/``]]`` are defused in what it sees so a response cannot smuggle in a verdict;
-* the verdict is read strictly: the reply must *end* with ``[[YES]]`` or ``[[NO]]`` (after any
-  ``</think>``); earlier quotes of a verdict do not count;
+  (question, prediction, gold) inside a client, and a client serves one full setting (prompt preset,
+  model, reply budget, reasoning options included), so a verdict never crosses presets;
+* the judge sees the question and the two short answers only (length-capped), never the whole response;
+  ``[[``/``]]`` are defused in what it sees so a response cannot smuggle in a verdict, and the prediction
+  is put on one line so it cannot start a line of the layout;
+* what the judge is asked and how its reply is read is a preset of
+  :mod:`qwenlong_verl.worker.rewards.judge_prompts` (``judge_prompt``: the QwenLong papers' prompt or our
+  strict one); a verdict is read only after any ``</think>``, and a reply cut at ``judge_max_tokens`` before
+  its verdict is its own error code (``length``), not a retry;
+* reasoning judges (gpt-oss, Qwen3 thinking) get ``reasoning_effort`` / ``chat_template_kwargs`` passed
+  through and a larger reply budget, checked when the settings are read;
 * nothing raises: every failure becomes a short ``error`` code and a rate-limited warning.
 
 Importing this module imports neither veRL nor aiohttp (the client loads aiohttp on first use).
@@ -24,20 +30,30 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
+import json
 import logging
 import os
 import re
 import threading
 import time
 import weakref
-from collections.abc import Collection, Mapping
-from dataclasses import astuple, dataclass, field
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from cachetools import LRUCache
 
 from qwenlong_verl.common.errors import InputError
-from qwenlong_verl.common.openai_client import OpenAIClient, RequestError, first_message, redact, text_field
+from qwenlong_verl.common.openai_client import (
+    OpenAIClient,
+    RequestError,
+    first_choice,
+    first_message,
+    redact,
+    text_field,
+)
+from qwenlong_verl.worker.rewards.judge_prompts import JUDGE_PROMPTS, JudgePrompt, VerdictRule, judge_prompt
 from qwenlong_verl.worker.rewards.keys import (
     ENV_API_KEY,
     ENV_MODEL,
@@ -50,23 +66,31 @@ from qwenlong_verl.worker.rewards.keys import (
 logger = logging.getLogger(__name__)
 
 
-SYSTEM_PROMPT = (
-    "You are a careful grader. You are given a question, a reference answer and a candidate answer. "
-    "Decide whether the candidate answer means the same as the reference answer for this question: "
-    "equivalent numbers (units, rounding, percent vs fraction), synonyms, aliases and equivalent phrasings "
-    "count as the same; a different, partial, vaguer or hedged answer (several alternatives) does not. "
-    "Reply with at most one short sentence of justification, then end your reply with exactly [[YES]] "
-    "if they are equivalent or [[NO]] if they are not."
-)
-
-_VERDICT = re.compile(r"\[\[\s*(YES|NO)\s*\]\]", re.IGNORECASE)
-_VERDICT_TRAILER = " \t\r\n.!*_`'\")]}"
-
 RETRY_AFTER_MAX_S = 10.0
 """Longest retry delay, a server's ``Retry-After`` included."""
 
 JUDGE_KWARGS = {name: name.removeprefix("judge_") for name in JUDGE_KWARG_NAMES}
 """Reward kwarg -> :class:`JudgeConfig` field."""
+
+REASONING_EFFORTS = ("minimal", "low", "medium", "high")
+"""Values of ``judge_reasoning_effort`` (the OpenAI API's; vLLM passes them to gpt-oss)."""
+
+THINKING_SWITCHES = ("enable_thinking", "thinking")
+"""``chat_template_kwargs`` keys that turn a chat template's reasoning on (Qwen3, DeepSeek-V3.1)."""
+
+MAX_TOKENS_LIMIT = 32768
+"""Largest ``judge_max_tokens``: a judge reply is a verdict, not an essay; the bound keeps a runaway judge
+from holding a slot (and the step) for minutes."""
+
+REASONING_MIN_TOKENS = 1024
+"""Smallest ``judge_max_tokens`` for a reasoning judge: its reasoning counts against the budget, and a reply
+cut before the verdict is no verdict at all."""
+
+REASONING_DEFAULT_TOKENS = 4096
+"""``judge_max_tokens`` of a reasoning judge when not given."""
+
+MAX_TEMPLATE_KWARGS_CHARS = 2048
+"""``judge_chat_template_kwargs`` as JSON may not be longer (it is sent with every request)."""
 
 
 @dataclass(frozen=True)
@@ -106,8 +130,23 @@ class JudgeConfig:
     enable: bool = True
     """False = never ask, even with endpoints configured."""
 
-    max_tokens: int = 256
-    """Reply budget of the judge (a reasoning judge needs more)."""
+    prompt: str = "strict"
+    """Preset of :mod:`qwenlong_verl.worker.rewards.judge_prompts`: the messages and the verdict rule.
+    ``qwenlong_l1`` / ``qwenlong_l15`` are the QwenLong papers' prompt; the default stays ``strict`` (ours) so
+    that a run, ``score`` or ``eval`` that names no preset keeps the meaning its earlier results had, and the
+    shipped paper recipes name the published one."""
+
+    max_tokens: int | None = None
+    """Reply budget of the judge, 1..32768; None = the preset's (256 strict, 1024 for the published prompt,
+    which asks for an explanation first), or 4096 for a reasoning judge, which needs at least 1024."""
+
+    reasoning_effort: str = ""
+    """``reasoning_effort`` sent to a reasoning judge (``low``/``medium``/``high``, e.g. gpt-oss); "" = not
+    sent. Setting it marks the judge as reasoning (larger default budget, the minimum checked)."""
+
+    chat_template_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    """Sent as ``chat_template_kwargs`` (vLLM, SGLang), e.g. ``{"enable_thinking": false}`` for a Qwen3 judge;
+    ``enable_thinking``/``thinking`` true marks the judge as reasoning."""
 
     api_key: str = field(default="", repr=False)
     """Bearer token for the endpoints, if they need one (env ``QWENLONG_JUDGE_API_KEY``); never shown."""
@@ -121,7 +160,7 @@ class JudgeConfig:
     def __post_init__(self):
         if not isinstance(self.urls, tuple) or not all(isinstance(u, str) and u for u in self.urls):
             raise InputError(f"judge_urls must be a list of non-empty URL strings, got {redact(repr(self.urls))}")
-        for name in ("max_concurrency", "max_tokens", "max_answer_chars", "max_question_chars"):
+        for name in ("max_concurrency", "max_answer_chars", "max_question_chars"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"judge_{name} must be an integer >= 1, got {value!r}")
@@ -137,10 +176,79 @@ class JudgeConfig:
             raise InputError("judge_timeout_s and judge_budget_s must be > 0")
         if not isinstance(self.enable, bool):
             raise InputError(f"judge_enable must be true or false, got {self.enable!r}")
-        for name in ("model", "api_key"):
+        for name in ("model", "api_key", "prompt", "reasoning_effort"):
             if not isinstance(getattr(self, name), str):
                 raise InputError(f"judge_{name} must be a string")
-        object.__setattr__(self, "_key", astuple(self))  # not a field; computed once, used on every call
+        judge_prompt(self.prompt)  # an unknown preset names the known ones
+        if self.reasoning_effort and self.reasoning_effort not in REASONING_EFFORTS:
+            raise InputError(
+                f"judge_reasoning_effort must be one of {', '.join(REASONING_EFFORTS)} (or unset), "
+                f"got {self.reasoning_effort!r}"
+            )
+        template_kwargs = _json_mapping(self.chat_template_kwargs)
+        object.__setattr__(self, "chat_template_kwargs", template_kwargs)
+        self._check_max_tokens()
+        # not a field; computed once, used on every call (the mapping as canonical JSON, so it hashes)
+        key = tuple(
+            json.dumps(template_kwargs, sort_keys=True) if f.name == "chat_template_kwargs" else getattr(self, f.name)
+            for f in fields(self)
+        )
+        object.__setattr__(self, "_key", key)
+
+    def http_client(self) -> OpenAIClient:
+        """The HTTP client these settings describe: the judge's own, and eval's rater (same endpoints)."""
+        return OpenAIClient(
+            [f"{url}/v1" for url in self.urls],
+            model=self.model,
+            api_key=self.api_key,
+            timeout_s=self.timeout_s,
+            max_retries=self.max_retries,
+            backoff_s=self.backoff_s,
+            backoff_max_s=RETRY_AFTER_MAX_S,
+            max_concurrency=self.max_concurrency,
+        )
+
+    def request_options(self) -> dict[str, Any]:
+        """What every request to this judge carries besides its messages: reply budget and reasoning options."""
+        options: dict[str, Any] = {"max_tokens": self.max_tokens}
+        if self.reasoning_effort:
+            options["reasoning_effort"] = self.reasoning_effort
+        if self.chat_template_kwargs:
+            options["chat_template_kwargs"] = dict(self.chat_template_kwargs)
+        return options
+
+    def _check_max_tokens(self) -> None:
+        if self.max_tokens is None:
+            default = REASONING_DEFAULT_TOKENS if self.reasoning else judge_prompt(self.prompt).max_tokens
+            object.__setattr__(self, "max_tokens", default)
+        value = self.max_tokens
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TOKENS_LIMIT:
+            raise InputError(f"judge_max_tokens must be an integer from 1 to {MAX_TOKENS_LIMIT}, got {value!r}")
+        if self.reasoning and value < REASONING_MIN_TOKENS:
+            why = (
+                f"judge_reasoning_effort={self.reasoning_effort!r}"
+                if self.reasoning_effort
+                else f"judge_chat_template_kwargs={dict(self.chat_template_kwargs)!r}"
+            )
+            raise InputError(
+                f"judge_max_tokens={value} is too small for a reasoning judge ({why}): its reasoning counts "
+                f"against the budget and a reply cut before the verdict has none; give at least "
+                f"{REASONING_MIN_TOKENS} (unset: {REASONING_DEFAULT_TOKENS})"
+            )
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    @property
+    def reasoning(self) -> bool:
+        """A reasoning judge: ``reasoning_effort`` set, or thinking switched on in ``chat_template_kwargs``."""
+        kwargs = self.chat_template_kwargs
+        return bool(self.reasoning_effort) or any(kwargs.get(name) is True for name in THINKING_SWITCHES)
+
+    @property
+    def preset(self) -> JudgePrompt:
+        """The prompt preset (:attr:`prompt`)."""
+        return JUDGE_PROMPTS[self.prompt]
 
     @property
     def active(self) -> bool:
@@ -223,34 +331,44 @@ def base_url(url: str) -> str:
 
 
 def build_messages(question: str, prediction: str, gold: str, config: JudgeConfig) -> list[dict[str, str]]:
-    """The chat the judge sees: the question (if any) and the two short answers, capped and defused."""
-    parts = []
-    if question:
-        q = question if len(question) <= config.max_question_chars else "…" + question[-config.max_question_chars :]
-        parts.append(f"<question>\n{_defuse(q)}\n</question>")
-    parts.append(f"<reference_answer>\n{_defuse(gold[: config.max_answer_chars])}\n</reference_answer>")
-    parts.append(f"<candidate_answer>\n{_defuse(prediction[: config.max_answer_chars])}\n</candidate_answer>")
-    parts.append("Is the candidate answer equivalent to the reference answer? End with [[YES]] or [[NO]].")
-    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "\n\n".join(parts)}]
+    """The chat the judge sees, laid out by the preset: the question (if any) and the two short answers,
+    capped and defused here for every preset, the prediction on one line."""
+    if question and len(question) > config.max_question_chars:
+        question = "…" + question[-config.max_question_chars :]
+    prediction = " ".join(prediction[: config.max_answer_chars].split())
+    return config.preset.messages(
+        _defuse(question or ""), _defuse(prediction), _defuse(gold[: config.max_answer_chars])
+    )
 
 
 def _defuse(text: str) -> str:
     return text.replace("[[", "[ [").replace("]]", "] ]")
 
 
-def parse_verdict(reply: str) -> bool | None:
-    """``True``/``False`` when the reply ends with ``[[YES]]``/``[[NO]]`` (after any think block), else None."""
-    if not isinstance(reply, str):
-        return None
-    cut = reply.rfind("</think>")
-    if cut >= 0:
-        reply = reply[cut + len("</think>") :]
-    reply = reply[-4096:]  # the verdict ends the reply; a runaway reply is not scanned whole
-    matches = list(_VERDICT.finditer(reply))
-    last = matches[-1] if matches else None
-    if last is None or reply[last.end() :].strip(_VERDICT_TRAILER):
-        return None
-    return last.group(1).upper() == "YES"
+def _json_mapping(value: Any) -> dict[str, Any]:
+    """``judge_chat_template_kwargs`` as a plain JSON object (a DictConfig too), bounded in size."""
+    if not isinstance(value, Mapping):
+        raise InputError(
+            f"judge_chat_template_kwargs must be a mapping, e.g. {{enable_thinking: false}}, got {value!r}"
+        )
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, Mapping):
+            return {str(k): plain(x) for k, x in v.items()}
+        if isinstance(v, Sequence) and not isinstance(v, str | bytes):
+            return [plain(x) for x in v]
+        return v
+
+    result = plain(value)
+    try:
+        text = json.dumps(result, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"judge_chat_template_kwargs must hold JSON values only ({exc})") from None
+    if len(text) > MAX_TEMPLATE_KWARGS_CHARS:
+        raise InputError(
+            f"judge_chat_template_kwargs is {len(text)} characters as JSON; at most {MAX_TEMPLATE_KWARGS_CHARS}"
+        )
+    return result
 
 
 # ----------------------------------------------------------------------------- client
@@ -265,7 +383,8 @@ class JudgeResult:
 
     error: str = ""
     """``""`` or a short code: ``timeout``, ``connect``, ``http_<status>``, ``bad_json``, ``no_choices``,
-    ``bad_reply``, ``bad_text``, ``too_large``, ``no_verdict``, ``no_model``, ``budget``, ``error``."""
+    ``bad_reply``, ``bad_text``, ``too_large``, ``no_verdict``, ``length`` (cut at ``max_tokens`` before the
+    verdict), ``no_model``, ``budget``, ``error``."""
 
     latency_s: float = 0.0
     """Wall time of this judgement (0 for a cache hit)."""
@@ -323,15 +442,29 @@ class JudgeHealth:
             self._reset(now)
 
 
-def _verdict_of(body: dict) -> float:
-    """1.0 / 0.0 from a chat completion, or a :class:`RequestError` (an empty reply is retried, no verdict is not)."""
+def _verdict_of(body: dict, rule: VerdictRule) -> float:
+    """1.0 / 0.0 from a chat completion read by the preset's ``rule``, or a :class:`RequestError`: an empty
+    reply is retried; no verdict, or a reply cut at ``max_tokens`` (``length``), is not (at temperature 0 a
+    retry would say the same)."""
     content = text_field(first_message(body), "content")
+    cut = first_choice(body).get("finish_reason") == "length"
     if not content or not content.strip():
+        if cut:
+            raise RequestError("length", "the judge's reply was cut at judge_max_tokens before any answer")
         raise RequestError("no_choices", "the judge replied with no content", retryable=True)
-    verdict = parse_verdict(content)
+    verdict = rule(content)
     if verdict is None:
-        raise RequestError("no_verdict", "the judge's reply does not end with [[YES]] or [[NO]]")
+        if cut:
+            raise RequestError("length", "the judge's reply was cut at judge_max_tokens before its verdict")
+        raise RequestError("no_verdict", "the judge's reply has no verdict in the form its prompt asks for")
     return 1.0 if verdict else 0.0
+
+
+_HINTS = {
+    "length": " (its reply hit judge_max_tokens before the verdict: raise judge_max_tokens)",
+    "no_verdict": " (its reply has no verdict the judge_prompt preset can read: check judge_prompt suits the model)",
+}
+"""What to do about an error code, added to its warning."""
 
 
 class JudgeClient:
@@ -346,18 +479,10 @@ class JudgeClient:
             raise InputError("a judge client needs at least one URL (judge_urls or $QWENLONG_JUDGE_URLS)")
         self.config = config
         self.stats = JudgeStats()
-        self.http = OpenAIClient(
-            [f"{url}/v1" for url in config.urls],
-            model=config.model,
-            api_key=config.api_key,
-            timeout_s=config.timeout_s,
-            max_retries=config.max_retries,
-            backoff_s=config.backoff_s,
-            backoff_max_s=RETRY_AFTER_MAX_S,
-            max_concurrency=config.max_concurrency,
-        )
+        self.http = config.http_client()
         self._cache: LRUCache | None = LRUCache(maxsize=config.cache_size) if config.cache_size else None
         self.health = JudgeHealth(", ".join(e.shown for e in self.http.endpoints))
+        self._read = functools.partial(_verdict_of, rule=config.preset.verdict)
         self._inflight: dict[tuple[str, str, str], asyncio.Future] = {}
         self._lifetime = None  # async generator that closes this client when its loop shuts down
 
@@ -386,7 +511,8 @@ class JudgeClient:
         if error:
             self.stats.errors[error] = self.stats.errors.get(error, 0) + 1
             shown = ", ".join(e.shown for e in self.http.endpoints)
-            _warn_limited(error, "LLM judge failed (%s); using the rule score. Endpoints: %s", error, shown)
+            hint = _HINTS.get(error, "")
+            _warn_limited(error, "LLM judge failed (%s)%s; using the rule score. Endpoints: %s", error, hint, shown)
             return JudgeResult(-1.0, error, latency)
         return JudgeResult(verdict, "", latency)
 
@@ -394,14 +520,15 @@ class JudgeClient:
         await self.http.close()
 
     async def _judge_within_budget(self, key: tuple[str, str, str]) -> tuple[float, str]:
-        payload = {
-            "messages": build_messages(*key, self.config),
+        config = self.config
+        payload: dict[str, Any] = {
+            "messages": build_messages(*key, config),
             "temperature": 0.0,
-            "max_tokens": self.config.max_tokens,
             "stream": False,
+            **config.request_options(),
         }
         try:
-            reply = await asyncio.wait_for(self.http.chat(payload, _verdict_of), timeout=self.config.budget_s)
+            reply = await asyncio.wait_for(self.http.chat(payload, self._read), timeout=config.budget_s)
         except asyncio.TimeoutError:
             return -1.0, "budget"
         except RequestError as exc:

@@ -1,9 +1,10 @@
 """A local OpenAI-compatible stand-in judge: tests, benchmarks and dry runs without a model.
 
 It serves ``POST /v1/chat/completions`` and ``GET /v1/models`` on 127.0.0.1 and answers the prompts of
-:func:`qwenlong_verl.worker.rewards.judge.build_messages`: ``[[YES]]`` when the candidate equals the reference
-after QA normalisation or the pair is listed in ``equivalents``, else ``[[NO]]``. It is not a model; it
-exists so the judge client is exercised over real HTTP with real latency and real faults:
+:func:`qwenlong_verl.worker.rewards.judge.build_messages` in any preset's layout (read back with the preset's
+own ``reads_back`` pattern): ``[[YES]]`` when the candidate equals the reference after QA normalisation or
+the pair is listed in ``equivalents``, else ``[[NO]]``. It is not a model; it exists so the judge client is
+exercised over real HTTP with real latency and real faults:
 
 ``latency_s``   every chat reply waits this long (the benchmark uses 0.1 s)
 ``faults``      queued behaviours, one per chat request, first in first out: ``http_500``, ``http_429``,
@@ -21,12 +22,12 @@ import argparse
 import asyncio
 import collections
 import json
-import re
 import sys
 import threading
 import time
 from collections.abc import Iterable
 
+from qwenlong_verl.worker.rewards.judge_prompts import JUDGE_PROMPTS
 from qwenlong_verl.worker.rewards.qa import normalize_text
 
 FAULTS = (
@@ -41,8 +42,7 @@ FAULTS = (
     "no",
 )
 
-_REFERENCE = re.compile(r"<reference_answer>\n(.*?)\n</reference_answer>", re.S)
-_CANDIDATE = re.compile(r"<candidate_answer>\n(.*?)\n</candidate_answer>", re.S)
+_LAYOUTS = tuple(dict.fromkeys(preset.reads_back for preset in JUDGE_PROMPTS.values()))
 
 
 class LocalJudgeServer:
@@ -197,11 +197,10 @@ class LocalJudgeServer:
 
     def reply_for(self, prompt: str) -> str:
         """The verdict reply for one of our judge prompts."""
-        reference = _REFERENCE.search(prompt)
-        candidate = _CANDIDATE.search(prompt)
-        if not reference or not candidate:
+        found = next((m for m in (layout.search(prompt) for layout in _LAYOUTS) if m), None)
+        if found is None:
             return "I cannot find the two answers. [[NO]]"
-        ref, cand = normalize_text(reference.group(1)), normalize_text(candidate.group(1))
+        ref, cand = normalize_text(found.group("gold")), normalize_text(found.group("prediction"))
         same = bool(ref) and (ref == cand or (ref, cand) in self.equivalents)
         return "Equivalent. [[YES]]" if same else "Different. [[NO]]"
 

@@ -157,6 +157,17 @@ def _is_verl_default(fn: Any) -> bool:
     return fn is default_compute_score
 
 
+def _agent_loop_lengths(item) -> tuple[int, int] | None:
+    """``(prompt, response)`` token counts of a row that veRL's agent loop sent for scoring (its
+    ``prompt_len`` / ``response_len``), else ``None``. The agent loop pads the sequences of one trajectory to the
+    longest, prompt and response each from the left edge, so with several sequences (the memory agent: the
+    answer after long memory updates) the attention mask no longer says where the last one's response ends."""
+    extra = item.non_tensor_batch
+    if "prompt_len" not in extra or "response_len" not in extra:
+        return None
+    return int(extra["prompt_len"]), int(extra["response_len"])
+
+
 @register(REWARD_MANAGER)
 class QwenLongRewardManager(RewardManagerBase):
     """Hybrid rule + LLM-judge reward with DAPO overlong shaping and an optional format penalty."""
@@ -178,12 +189,16 @@ class QwenLongRewardManager(RewardManagerBase):
         data = data[-1:]  # multi-sequence outputs: the last sequence carries the answer (as veRL's managers)
         item = data[0]
         responses = item.batch["responses"]
-        response_length = responses.shape[-1]
-        valid_length = int(item.batch["attention_mask"][-response_length:].sum())
-        valid_ids = responses[:valid_length]
         prompts = item.batch["prompts"]
-        prompt_mask = item.batch["attention_mask"][: prompts.shape[-1]].bool()
-        prompt_tail = prompts[prompt_mask][-_PROMPT_TAIL_TOKENS:]
+        lengths = _agent_loop_lengths(item)
+        if lengths is not None:  # veRL's agent loop: each row is [prompt, response], right-padded to the longest row
+            prompt_length, valid_length = lengths
+            prompt_tail = prompts[:prompt_length][-_PROMPT_TAIL_TOKENS:]
+        else:  # left-padded prompts, right-padded responses
+            valid_length = int(item.batch["attention_mask"][-responses.shape[-1] :].sum())
+            prompt_mask = item.batch["attention_mask"][: prompts.shape[-1]].bool()
+            prompt_tail = prompts[prompt_mask][-_PROMPT_TAIL_TOKENS:]
+        valid_ids = responses[:valid_length]
 
         def decode() -> tuple[str, bool]:
             text = self.tokenizer.decode(valid_ids, skip_special_tokens=True)

@@ -1,4 +1,5 @@
-"""Rule verifiers: one per task label in :data:`VERIFIERS`, chosen by :func:`qwenlong_verl.common.tasks.task_of`.
+"""Rule verifiers: one per answer type in :data:`VERIFIERS`, chosen by :func:`qwenlong_verl.common.tasks.answer_type_of`
+(the answer type, not the task label).
 
 A verifier takes the extracted prediction, the acceptable gold answers and the row's ``extra_info``, and
 returns a :class:`RuleVerdict`. It never raises on odd text and never evaluates it. The numeric verifier may

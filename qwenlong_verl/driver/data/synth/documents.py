@@ -9,9 +9,13 @@ from __future__ import annotations
 import functools
 import random
 from dataclasses import dataclass
+from typing import TypeVar
 
 from qwenlong_verl.driver.data.synth.tokens import count_tokens
 from qwenlong_verl.driver.data.synth.world import Company, World, fmt_value, namesake, stem
+
+T = TypeVar("T")
+"""A document or its plan (:func:`place` orders either)."""
 
 _ADJ = "steady modest strong weak uneven seasonal regional cautious robust flat".split()
 _NOUNS = (
@@ -79,8 +83,9 @@ def filler_pool(seed: int, size: int = 4000) -> Pool:
     return Pool(tuple(sentences), tuple(counts))
 
 
-def _filler_paragraphs(rng: random.Random, pool: Pool, budget: int) -> str:
-    """Paragraphs of filler sentences worth about ``budget`` tokens."""
+def filler_paragraphs(rng: random.Random, pool: Pool, budget: int) -> tuple[str, int]:
+    """Paragraphs of filler sentences worth about ``budget`` tokens, and their token count from the pool's counts
+    (so a corpus of millions of tokens is sized without tokenising it)."""
     paragraphs, used = [], 0
     while used < budget:
         sentences = []
@@ -92,10 +97,10 @@ def _filler_paragraphs(rng: random.Random, pool: Pool, budget: int) -> str:
                 break
         paragraphs.append(" ".join(sentences))
         used += 1
-    return "\n\n".join(paragraphs)
+    return "\n\n".join(paragraphs), used
 
 
-def _filler_table(rng: random.Random) -> str:
+def filler_table(rng: random.Random) -> str:
     header = rng.choice(_FILLER_TABLE_HEADERS)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _ in range(rng.randint(3, 6)):
@@ -121,44 +126,71 @@ def city_title(city: str) -> str:
     return f"{city} city guide"
 
 
-def _report(company: Company, world: World, rng: random.Random, pool: Pool, pad: int) -> Doc:
+def commentary_title(sector: str) -> str:
+    return f"{sector.title()} sector commentary"
+
+
+# The fact sentences and tables, one function each: the single-context and the corpus documents say the same
+# facts in the same words, which the tests parse back.
+
+
+def report_facts(company: Company) -> str:
+    return (
+        f"{company.name} is a {company.sector} company headquartered in {company.city}. "
+        f"{company.name} was founded by {company.founder} in {company.founded}."
+    )
+
+
+def report_table(company: Company, world: World) -> str:
+    """The sentence introducing the table and the markdown table of the company's figures."""
     table = ["| Metric | " + " | ".join(map(str, world.years)) + " |", "|---" * (len(world.years) + 1) + "|"]
     for metric in world.metrics:
         cells = " | ".join(fmt_value(company.figures[metric.name][y], metric.decimals) for y in world.years)
         table.append(f"| {metric.label} | {cells} |")
-    before = _filler_paragraphs(rng, pool, pad // 2)
-    after = _filler_paragraphs(rng, pool, pad - pad // 2)
-    text = (
-        f"{company.name} is a {company.sector} company headquartered in {company.city}. "
-        f"{company.name} was founded by {company.founder}.\n\n{before}\n\n"
-        f"The table below lists key figures of {company.name} for {world.years[0]} to {world.years[-1]}.\n\n"
-        + "\n".join(table)
-        + f"\n\n{after}"
+    intro = f"The table below lists key figures of {company.name} for {world.years[0]} to {world.years[-1]}."
+    return f"{intro}\n\n" + "\n".join(table)
+
+
+def birth_fact(person: str, city: str) -> str:
+    return f"{person} was born in {city}."
+
+
+def city_facts(city: str, mayor: str, river: str) -> str:
+    return f"The mayor of {city} is {mayor}. {city} lies on the {river} River."
+
+
+def commentary_facts(sector: str, world: World, rng: random.Random) -> str:
+    """Looks relevant (sector, metric, totals) but quotes a year before the reports' tables."""
+    metric = rng.choice(world.metrics)
+    past = world.years[0] - rng.randint(2, 6)
+    figure = fmt_value(metric.draw(rng) * rng.randint(3, 9), metric.decimals)
+    return (
+        f"Analysts estimated the combined {metric.phrase()} of the {sector} sector in {past} at {figure}. "
+        "Forecasts for later years were withheld."
     )
+
+
+def _report(company: Company, world: World, rng: random.Random, pool: Pool, pad: int) -> Doc:
+    before = filler_paragraphs(rng, pool, pad // 2)[0]
+    after = filler_paragraphs(rng, pool, pad - pad // 2)[0]
+    text = f"{report_facts(company)}\n\n{before}\n\n{report_table(company, world)}\n\n{after}"
     return Doc(report_title(company.name), text)
 
 
 def _biography(person: str, city: str, rng: random.Random, pool: Pool, pad: int) -> Doc:
-    body = _filler_paragraphs(rng, pool, pad)
-    return Doc(profile_title(person), f"{person} was born in {city}.\n\n{body}")
+    body = filler_paragraphs(rng, pool, pad)[0]
+    return Doc(profile_title(person), f"{birth_fact(person, city)}\n\n{body}")
 
 
 def _city_profile(city: str, mayor: str, river: str, rng: random.Random, pool: Pool, pad: int) -> Doc:
-    body = _filler_paragraphs(rng, pool, pad)
-    return Doc(city_title(city), f"The mayor of {city} is {mayor}. {city} lies on the {river} River.\n\n{body}")
+    body = filler_paragraphs(rng, pool, pad)[0]
+    return Doc(city_title(city), f"{city_facts(city, mayor, river)}\n\n{body}")
 
 
 def _commentary(sector: str, world: World, rng: random.Random, pool: Pool, pad: int) -> Doc:
-    """Looks relevant (sector, metric, totals) but quotes years outside the reports' tables."""
-    metric = rng.choice(world.metrics)
-    past = world.years[0] - rng.randint(2, 6)
-    figure = fmt_value(metric.draw(rng) * rng.randint(3, 9), metric.decimals)
-    body = _filler_paragraphs(rng, pool, pad)
-    text = (
-        f"Analysts estimated the combined {metric.phrase()} of the {sector} sector in {past} at {figure}. "
-        f"Forecasts for later years were withheld.\n\n{body}"
-    )
-    return Doc(f"{sector.title()} sector commentary", text)
+    facts = commentary_facts(sector, world, rng)
+    body = filler_paragraphs(rng, pool, pad)[0]
+    return Doc(commentary_title(sector), f"{facts}\n\n{body}")
 
 
 def world_documents(world: World, sector: str, n_extra: int, rng: random.Random, pool: Pool, pad: int) -> list[Doc]:
@@ -167,7 +199,7 @@ def world_documents(world: World, sector: str, n_extra: int, rng: random.Random,
     docs = [_report(c, world, rng, pool, rng.randint(pad // 2, pad) if pad else 0) for c in world.companies]
     spare_people = [p for p in world.birthplaces if p not in {c.founder for c in world.companies}]
     docs += [
-        _report(namesake(c, founder, world, rng), world, rng, pool, pad // 2)
+        _report(namesake(c, founder, world, rng, sector), world, rng, pool, pad // 2)
         for c, founder in zip(rng.sample(world.companies, n_extra), spare_people, strict=False)
     ]
     docs += [_biography(p, city, rng, pool, pad // 2) for p, city in world.birthplaces.items()]
@@ -178,13 +210,13 @@ def world_documents(world: World, sector: str, n_extra: int, rng: random.Random,
 
 def filler_doc(rng: random.Random, pool: Pool, budget: int) -> Doc:
     """A bulletin, memo or minutes of about ``budget`` tokens with no fact any question uses."""
-    body = _filler_paragraphs(rng, pool, max(budget - 40, 20))
+    body = filler_paragraphs(rng, pool, max(budget - 40, 20))[0]
     if rng.random() < 0.5:
-        body = f"{body}\n\n{_filler_table(rng)}"
+        body = f"{body}\n\n{filler_table(rng)}"
     return Doc(f"{stem(rng, 2)} {rng.choice(['bulletin', 'memo', 'newsletter', 'minutes', 'notes'])}", body)
 
 
-def place(docs: list[Doc], essential: list[Doc], rng: random.Random) -> list[Doc]:
+def place(docs: list[T], essential: list[T], rng: random.Random) -> list[T]:
     """Spread the documents the answer needs over the whole text, the rest shuffled around them.
 
     The text is cut into one equal segment per needed document and each goes into the middle half of its
@@ -201,7 +233,7 @@ def place(docs: list[Doc], essential: list[Doc], rng: random.Random) -> list[Doc
         start, end = j * total // k, (j + 1) * total // k
         quarter = (end - start) // 4
         slots.append(rng.randrange(start + quarter, max(end - quarter, start + quarter + 1)))
-    placed: list[Doc | None] = [None] * total
+    placed: list[T | None] = [None] * total
     for slot, doc in zip(slots, essential, strict=True):
         placed[slot] = doc
     rest = iter(docs)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from qwenlong_verl.common.tasks import TASKS
+from qwenlong_verl.common.tasks import ANSWER_TYPES
 from qwenlong_verl.driver.data.synth.documents import filler_pool, place, world_documents
 from qwenlong_verl.driver.data.synth.length import WorldSize, document_pad, fill_to_target, target_tokens
-from qwenlong_verl.driver.data.synth.questions import pose
+from qwenlong_verl.driver.data.synth.questions import pose, pose_task
 from qwenlong_verl.driver.data.synth.world import SECTORS, build_world
 from qwenlong_verl.driver.data.template import build_messages, join_documents
 
@@ -20,18 +20,31 @@ DATA_SOURCE_PREFIX = "qwenlong_synth"
 
 
 def generate_example(
-    index: int, n: int, min_tokens: int, max_tokens: int, seed: int = 0, tasks: Sequence[str] = TASKS
+    index: int,
+    n: int,
+    min_tokens: int,
+    max_tokens: int,
+    seed: int = 0,
+    tasks: Sequence[str] = ANSWER_TYPES,
+    labels: Sequence[str] = (),
 ) -> dict:
-    """Example ``index`` of a run of ``n`` (a raw record ``prepare`` accepts); pure function of its arguments."""
+    """Example ``index`` of a run of ``n`` (a raw record ``prepare`` accepts); pure function of its arguments.
+
+    ``tasks``: the answer types to ask. Without ``labels`` the examples take them in turn and are labelled by
+    them; with ``labels`` (task labels of the question kinds) they take the labels in turn, each asked as one of
+    ``tasks`` its kind allows.
+    """
     rng = random.Random(f"example:{seed}:{index}")
     pool = filler_pool(seed)
-    task = tasks[index % len(tasks)]
     target = target_tokens(index, n, min_tokens, max_tokens, seed)
 
     size = WorldSize.for_target(target)
     sector = rng.choice(SECTORS)
     world = build_world(rng, size.companies, size.metrics, size.extra, sector)
-    posed = pose(task, world, sector, rng)
+    if labels:
+        posed = pose_task(labels[index % len(labels)], tasks, world, sector, rng)
+    else:
+        posed = pose(tasks[index % len(tasks)], world, sector, rng)
     question = posed.question
 
     docs = world_documents(world, sector, size.extra, rng, pool, document_pad(target, world))
@@ -46,8 +59,9 @@ def generate_example(
 
     record = {
         "id": f"{DATA_SOURCE_PREFIX}-{seed}-{index:07d}",
-        "data_source": f"{DATA_SOURCE_PREFIX}_{task}",
-        "task": task,
+        "data_source": f"{DATA_SOURCE_PREFIX}_{posed.answer_type}",
+        "task": posed.task,
+        "answer_type": posed.answer_type,
         "kind": question.kind,
         "question": question.text,
         "answer": posed.answer,
@@ -64,5 +78,5 @@ def generate_example(
 def prompt_of(record: dict) -> list[dict]:
     """The chat messages of a synthetic record, through THE template (what ``prepare`` builds)."""
     return build_messages(
-        join_documents(record["documents"]), record["question"], record["task"], record.get("choices")
+        join_documents(record["documents"]), record["question"], record["answer_type"], record.get("choices")
     )

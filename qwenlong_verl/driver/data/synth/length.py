@@ -61,11 +61,16 @@ def document_pad(target: int, world: World) -> int:
     return max(0, int(target * 0.45 / structural) - 60)
 
 
+def prompt_overhead(question: str, choices: list[str]) -> int:
+    """Tokens of the prompt besides the documents: question, options, chat markup and instructions."""
+    return count_tokens([question + " " + " ".join(choices)])[0] + _TEMPLATE_TOKENS
+
+
 def fill_to_target(
     docs: list[Doc], target: int, question: str, choices: list[str], rng: random.Random, pool: Pool
 ) -> int:
     """Append filler documents to ``docs`` until the prompt is about ``target`` tokens; returns that estimate."""
-    overhead = count_tokens([question + " " + " ".join(choices)])[0] + _TEMPLATE_TOKENS
+    overhead = prompt_overhead(question, choices)
     sizes = [size + _HEADING_TOKENS for size in count_tokens([d.title + "\n" + d.text for d in docs])]
     remaining = target - overhead - sum(sizes)
     while remaining > 60:

@@ -1,19 +1,33 @@
 """Question kinds: each computes its answer, plausible wrong answers and the documents it needs from the world.
 
-A kind is one class registered with :func:`register_kind`; its ``task`` (numeric or qa) says which plain task
-draws it, and every kind also serves the ``choice`` task through :func:`as_choice`. Kinds are drawn by their
-position in the registry, so a seed gives the same data only for the same set of kinds.
+A kind is one class registered with :func:`register_kind`. It declares two things: its ``answer_type`` (numeric
+or qa: the verifier that checks it; every kind can also be asked as ``choice`` through :func:`as_choice`) and its
+``task``, the QwenLong-L1.5 task type it belongs to (``numerical``, ``multi_hop``, ``temporal``, ``counting``,
+``niah``, ``hypothetical``), which is the row's task label when ``synth`` labels by task. Kinds are drawn by their
+position in the registry, so a seed gives the same data only for the same set of kinds. Corpus runs draw from a
+table of their own (:mod:`.corpus_kinds`) through the same functions (their ``kinds`` argument).
 """
 
 from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from qwenlong_verl.common.tasks import CHOICE, NUMERIC, QA
+from qwenlong_verl.common.tasks import (
+    CHOICE,
+    COUNTING,
+    HYPOTHETICAL,
+    MULTI_HOP,
+    NIAH,
+    NUMERIC,
+    NUMERICAL,
+    QA,
+    TEMPORAL,
+)
 from qwenlong_verl.driver.data.synth.documents import city_title, profile_title, report_title
 from qwenlong_verl.driver.data.synth.world import Company, Metric, World, fmt_value
 from qwenlong_verl.driver.data.template import option_letter
@@ -30,29 +44,51 @@ class Question:
     """Titles of the documents the answer depends on, in hop order."""
     meta: dict[str, Any] = field(default_factory=dict)
     """The question's parameters, kept in the record (tests re-derive the answer from them and the text)."""
+    instruction: str = ""
+    """q_inst, how to write the answer ("Round to two decimals."), apart from ``text`` (q_core, what to look
+    for); the record's question is both (:attr:`asked`). Empty where ``text`` says it itself."""
+
+    @property
+    def asked(self) -> str:
+        """The question as the prompt shows it: q_core, then q_inst."""
+        return f"{self.text} {self.instruction}" if self.instruction else self.text
 
 
 class QuestionKind(ABC):
     """One kind of question over a world."""
 
     name: ClassVar[str]
+    answer_type: ClassVar[str]
+    """The answer type of the question as asked plainly: ``numeric`` or ``qa``."""
     task: ClassVar[str]
-    """The plain task that draws this kind: ``numeric`` or ``qa``."""
+    """Its task label (:mod:`qwenlong_verl.common.tasks`: ``numerical``, ``multi_hop``, ``temporal``, ...)."""
 
     @abstractmethod
     def ask(self, world: World, sector: str, rng: random.Random) -> Question:
         """A question about ``world`` (``sector`` is the one about 40 % of its companies share)."""
 
 
+Kinds = Mapping[str, QuestionKind]
+"""A table of question kinds by name: :data:`QUESTION_KINDS`, or the corpus kinds (:mod:`.corpus_kinds`)."""
+
+
+def registrar(table: dict[str, QuestionKind]) -> Callable[[type[QuestionKind]], type[QuestionKind]]:
+    """A class decorator that makes a kind drawable from ``table`` under ``cls.name``."""
+
+    def register(cls: type[QuestionKind]) -> type[QuestionKind]:
+        if cls.name in table:
+            raise ValueError(f"question kind {cls.name!r} registered twice")
+        table[cls.name] = cls()
+        return cls
+
+    return register
+
+
 QUESTION_KINDS: dict[str, QuestionKind] = {}
+"""The kinds of single-context examples (a run's default)."""
 
-
-def register_kind(cls: type[QuestionKind]) -> type[QuestionKind]:
-    """Class decorator: make ``cls`` drawable under ``cls.name``."""
-    if cls.name in QUESTION_KINDS:
-        raise ValueError(f"question kind {cls.name!r} registered twice")
-    QUESTION_KINDS[cls.name] = cls()
-    return cls
+register_kind = registrar(QUESTION_KINDS)
+"""Class decorator: make ``cls`` drawable under ``cls.name`` in single-context runs."""
 
 
 # ----------------------------------------------------------------------------- numeric: tables of many reports
@@ -82,7 +118,8 @@ class _Figures:
 class NumericKind(QuestionKind):
     """Aggregation over report tables: the metric, year and a wrong year are drawn before the kind's own draws."""
 
-    task = NUMERIC
+    answer_type = NUMERIC
+    task = NUMERICAL
 
     def ask(self, world: World, sector: str, rng: random.Random) -> Question:
         metric = rng.choice(world.metrics)
@@ -166,6 +203,7 @@ class Difference(NumericKind):
 @register_kind
 class Count(NumericKind):
     name = "count"
+    task = COUNTING
 
     def pose(self, f: _Figures, world: World, sector: str, rng: random.Random) -> Question:
         d = f.decimals
@@ -203,6 +241,7 @@ class PercentChange(NumericKind):
 @register_kind
 class Bridge(NumericKind):
     name = "bridge"
+    task = MULTI_HOP
 
     def pose(self, f: _Figures, world: World, sector: str, rng: random.Random) -> Question:
         d = f.decimals
@@ -214,13 +253,41 @@ class Bridge(NumericKind):
         return Question(self.name, text, fmt_value(f.of(company), d), wrong, [report_title(company.name)], meta)
 
 
+@register_kind
+class WhatIfTotal(NumericKind):
+    """A hypothetical change to one reported figure and its effect on a sector total (computed, so verifiable)."""
+
+    name = "what_if_total"
+    task = HYPOTHETICAL
+
+    def pose(self, f: _Figures, world: World, sector: str, rng: random.Random) -> Question:
+        company = rng.choice(f.targets)
+        percent = rng.choice((10, 20, 25, 50))
+        total, change = sum(f.values), f.of(company) * percent / Decimal(100)
+        # plausible mistakes: the hypothesis ignored, applied to the whole total, applied to the wrong year's value
+        wrong = [
+            fmt_value(total, 2),
+            fmt_value(total * (100 + percent) / Decimal(100), 2),
+            fmt_value(total + f.of(company, f.wrong_year) * percent / Decimal(100), 2),
+        ]
+        phrase = f.metric.phrase()
+        text = (
+            f"Suppose the {phrase} {company.name} reported for {f.year} had been {percent}% higher, and every other "
+            f"figure had stayed as reported. What would the total {phrase} of all {sector} companies in {f.year} "
+            "have been then? Round to two decimals."
+        )
+        meta = {**f.meta, "company": company.name, "percent": percent}
+        return Question(self.name, text, fmt_value(total + change, 2), wrong, f.titles, meta)
+
+
 # ----------------------------------------------------------------------------- qa: multi-hop chains
 
 
 class ChainKind(QuestionKind):
     """A multi-hop chain that starts at a company drawn from the whole world."""
 
-    task = QA
+    answer_type = QA
+    task = MULTI_HOP
 
     def ask(self, world: World, sector: str, rng: random.Random) -> Question:
         return self.pose(rng.choice(world.companies), world)
@@ -253,20 +320,87 @@ class FounderRiver(ChainKind):
         return Question(self.name, text, world.rivers[birthplace], wrong, titles, {"company": company.name})
 
 
+# ----------------------------------------------------------------------------- temporal: founding years
+
+
+@register_kind
+class FoundedFirst(QuestionKind):
+    """Order of events across documents: the earliest founding among a sector's companies."""
+
+    name = "founded_first"
+    answer_type = QA
+    task = TEMPORAL
+
+    def ask(self, world: World, sector: str, rng: random.Random) -> Question:
+        targets = world.in_sector(sector)
+        first = min(targets, key=lambda c: c.founded)
+        earlier_elsewhere = [c.name for c in world.companies if c.sector != sector and c.founded < first.founded]
+        wrong = [c.name for c in sorted(targets, key=lambda c: -c.founded) if c is not first] + earlier_elsewhere
+        wrong += [c.name for c in world.companies if c.sector != sector] + [f"{first.name} Partners"]  # 3 at least
+        text = f"Which of the {sector} companies was founded first? Give the company's name."
+        titles = [report_title(c.name) for c in targets]
+        return Question(self.name, text, first.name, wrong, titles, {"sector": sector})
+
+
+@register_kind
+class YearsBetween(QuestionKind):
+    """Time between two events stated in two distant documents."""
+
+    name = "years_between"
+    answer_type = NUMERIC
+    task = TEMPORAL
+
+    def ask(self, world: World, sector: str, rng: random.Random) -> Question:
+        older, newer = sorted(rng.sample(world.companies, 2), key=lambda c: c.founded)
+        years = newer.founded - older.founded
+        wrong = [str(years + 1), str(years - 1), str(world.years[0] - older.founded)]
+        text = f"How many years after {older.name} was {newer.name} founded?"
+        titles = [report_title(older.name), report_title(newer.name)]
+        meta = {"company_a": older.name, "company_b": newer.name}
+        return Question(self.name, text, str(years), wrong, titles, meta)
+
+
+# ----------------------------------------------------------------------------- niah: one fact among near-duplicates
+
+
+@register_kind
+class HqCity(QuestionKind):
+    """Single-fact retrieval: one sentence of one report, with near-namesake reports placing others elsewhere."""
+
+    name = "hq_city"
+    answer_type = QA
+    task = NIAH
+
+    def ask(self, world: World, sector: str, rng: random.Random) -> Question:
+        company = rng.choice(world.companies)
+        wrong = [c for c in sorted(world.mayors) if c != company.city]
+        text = f"In which city is {company.name} headquartered? Give the city's name."
+        return Question(self.name, text, company.city, wrong, [report_title(company.name)], {"company": company.name})
+
+
 # ----------------------------------------------------------------------------- drawing
 
-BASE_TASKS = (NUMERIC, QA)
-"""The tasks kinds belong to; ``choice`` draws one of them, then one of its kinds."""
+BASE_TYPES = (NUMERIC, QA)
+"""The answer types kinds have; ``choice`` asks a kind of either as four options."""
 
 
-def kinds_of(task: str) -> tuple[str, ...]:
-    """Names of the kinds drawn for a plain task, in registration order."""
-    return tuple(name for name, kind in QUESTION_KINDS.items() if kind.task == task)
+def kinds_of(answer_type: str | None = None, task: str | None = None, kinds: Kinds = QUESTION_KINDS) -> tuple[str, ...]:
+    """Names of the kinds with this plain answer type and/or task label, in registration order."""
+    return tuple(
+        name for name, kind in kinds.items() if answer_type in (None, kind.answer_type) and task in (None, kind.task)
+    )
+
+
+def task_labels(kinds: Kinds = QUESTION_KINDS) -> tuple[str, ...]:
+    """Every task label some kind has, in registration order."""
+    return tuple(dict.fromkeys(kind.task for kind in kinds.values()))
 
 
 NUMERIC_KINDS = kinds_of(NUMERIC)
 QA_KINDS = kinds_of(QA)
 KINDS = tuple(QUESTION_KINDS)
+TASK_LABELS = task_labels()
+"""Every task label some single-context kind has, in registration order."""
 
 
 def as_choice(question: Question, rng: random.Random) -> tuple[list[str], str]:
@@ -293,13 +427,42 @@ class Posed:
     question: Question
     answer: str
     choices: list[str]
+    answer_type: str
+    """How it is asked: ``numeric``, ``qa`` or ``choice``."""
+    task: str
+    """The record's task label: the kind's task, or the answer type when the run labels by answer type."""
 
 
-def pose(task: str, world: World, sector: str, rng: random.Random) -> Posed:
-    """Draw a kind for ``task`` and ask it; ``choice`` wraps a numeric or qa question in four options."""
-    base = rng.choice(BASE_TASKS) if task == CHOICE else task
-    question = QUESTION_KINDS[rng.choice(kinds_of(base))].ask(world, sector, rng)
-    if task == CHOICE:
+def presentations(kind: str, answer_types: Sequence[str], kinds: Kinds = QUESTION_KINDS) -> tuple[str, ...]:
+    """The answer types among ``answer_types`` a kind can be asked as: its own, and ``choice`` (any kind)."""
+    return tuple(t for t in (kinds[kind].answer_type, CHOICE) if t in answer_types)
+
+
+def _ask(kind: str, answer_type: str, task: str, world: World, sector: str, rng: random.Random, kinds: Kinds) -> Posed:
+    question = kinds[kind].ask(world, sector, rng)
+    if answer_type == CHOICE:
         choices, letter = as_choice(question, rng)
-        return Posed(question, letter, choices)
-    return Posed(question, question.answer, [])
+        return Posed(question, letter, choices, answer_type, task)
+    return Posed(question, question.answer, [], answer_type, task)
+
+
+def pose(answer_type: str, world: World, sector: str, rng: random.Random, kinds: Kinds = QUESTION_KINDS) -> Posed:
+    """Labelled by answer type: a kind of ``answer_type`` (for ``choice``, of a random base type) asked that way."""
+    base = rng.choice(BASE_TYPES) if answer_type == CHOICE else answer_type
+    return _ask(rng.choice(kinds_of(base, kinds=kinds)), answer_type, answer_type, world, sector, rng, kinds)
+
+
+def pose_task(
+    task: str,
+    answer_types: Sequence[str],
+    world: World,
+    sector: str,
+    rng: random.Random,
+    kinds: Kinds = QUESTION_KINDS,
+) -> Posed:
+    """Labelled by task: a kind with task label ``task``, asked as one of the ``answer_types`` it allows."""
+    names = [k for k in kinds_of(task=task, kinds=kinds) if presentations(k, answer_types, kinds)]
+    if not names:
+        raise ValueError(f"no question kind of task {task!r} can be asked as {', '.join(answer_types)}")
+    kind = rng.choice(names)
+    return _ask(kind, rng.choice(presentations(kind, answer_types, kinds)), task, world, sector, rng, kinds)

@@ -69,6 +69,10 @@ def stem(rng: random.Random, syllables: int) -> str:
     return "".join(rng.choice(_ONSETS) + rng.choice(_NUCLEI) + rng.choice(_CODAS) for _ in range(syllables)).title()
 
 
+FOUNDING_YEARS = range(1950, 2010)
+"""Companies are founded in these years, before every report's first year (2012 or later)."""
+
+
 @dataclass
 class Company:
     name: str
@@ -77,6 +81,9 @@ class Company:
     founder: str
     figures: dict[str, dict[int, Decimal]]
     """metric name -> year -> value."""
+    founded: int
+    """Year of founding; distinct among a single-context world's companies, so "which was founded first" has one
+    answer (a corpus world's hundreds of companies share years)."""
 
 
 @dataclass
@@ -125,6 +132,7 @@ def build_world(rng: random.Random, n_companies: int, n_metrics: int, n_extra: i
         rng.choice([s for s in SECTORS if s != sector]) for _ in range(n_companies - n_target)
     ]
     rng.shuffle(sectors)
+    founding = rng.sample(FOUNDING_YEARS, n_companies)
     founders = people[:n_companies]
     mayors = dict(zip(cities, people[n_companies : n_companies + len(cities)], strict=True))
     companies = [
@@ -134,6 +142,7 @@ def build_world(rng: random.Random, n_companies: int, n_metrics: int, n_extra: i
             city=rng.choice(cities),
             founder=founders[i],
             figures={m.name: {y: m.draw(rng) for y in years} for m in metrics},
+            founded=founding[i],
         )
         for i, name in enumerate(stems)
     ]
@@ -141,15 +150,58 @@ def build_world(rng: random.Random, n_companies: int, n_metrics: int, n_extra: i
     return World(years, metrics, companies, mayors, dict(zip(cities, rivers, strict=True)), birthplaces)
 
 
-def namesake(company: Company, founder: str, world: World, rng: random.Random) -> Company:
-    """A near-namesake with other facts and other figures: relevant-looking, never part of the answer."""
-    others = [s for s in SECTORS if s != company.sector]
+def build_corpus_world(rng: random.Random, n_companies: int, n_cities: int, n_profiles: int) -> World:
+    """A corpus-scale world: hundreds of companies over a few sectors (about six companies or more each) and
+    ``n_cities`` cities, every metric in every table, and ``n_profiles`` founders and mayors with a birthplace.
+
+    Company counts per city are uneven, and exactly one city is the headquarters of the most companies, so
+    "which city has the most" has one answer. People's surnames include made-up ones, so thousands of people
+    get distinct names.
+    """
+    taken: set[str] = set()
+    first_year = rng.randint(2012, 2021)
+    years = list(range(first_year, first_year + 3))
+    cities = _unique(rng, lambda: stem(rng, rng.randint(2, 3)), n_cities, taken)
+    rivers = _unique(rng, lambda: stem(rng, 2), n_cities, taken)
+    surnames = [*_LAST, *_unique(rng, lambda: stem(rng, 2), (n_companies + n_cities) // 4 + 1, taken)]
+    people = _unique(rng, lambda: f"{rng.choice(_FIRST)} {rng.choice(surnames)}", n_companies + n_cities, taken)
+    stems = _unique(rng, lambda: stem(rng, rng.randint(2, 3)), n_companies, taken)
+    sectors = rng.sample(SECTORS, max(2, min(len(SECTORS), n_companies // 6)))
+    sector_weights = [rng.uniform(1.0, 3.0) for _ in sectors]
+    city_weights = [rng.uniform(0.5, 2.5) for _ in cities]
+    companies = [
+        Company(
+            name=f"{name} {rng.choice(_COMPANY_SUFFIXES)}",
+            sector=rng.choices(sectors, sector_weights)[0],
+            city=rng.choices(cities, city_weights)[0],
+            founder=people[i],
+            figures={m.name: {y: m.draw(rng) for y in years} for m in METRICS},
+            founded=rng.choice(FOUNDING_YEARS),
+        )
+        for i, name in enumerate(stems)
+    ]
+    counts = {city: sum(c.city == city for c in companies) for city in cities}
+    top = max(counts.values())
+    tied = [city for city in cities if counts[city] == top]
+    for city in tied[1:]:  # one busiest city: each other city tied with the first gives it one company
+        moved = next(c for c in reversed(companies) if c.city == city)
+        moved.city = tied[0]
+    mayors = dict(zip(cities, people[n_companies:], strict=True))
+    birthplaces = {person: rng.choice(cities) for person in rng.sample(people, min(n_profiles, len(people)))}
+    return World(years, list(METRICS), companies, mayors, dict(zip(cities, rivers, strict=True)), birthplaces)
+
+
+def namesake(company: Company, founder: str, world: World, rng: random.Random, sector: str) -> Company:
+    """A near-namesake with other facts and other figures: relevant-looking, never part of the answer. It is in
+    neither its original's sector nor the question's ``sector``, so no sector aggregate or ranking counts it."""
+    others = [s for s in SECTORS if s not in (company.sector, sector)]
     return Company(
         name=f"{company.name} Partners",
         sector=rng.choice(others),
         city=rng.choice([c for c in world.mayors if c != company.city]),
         founder=founder,
         figures={m.name: {y: m.draw(rng) for y in world.years} for m in world.metrics},
+        founded=rng.choice([y for y in FOUNDING_YEARS if y != company.founded]),
     )
 
 

@@ -4,6 +4,8 @@ It is the raw record schema of ``prepare``, ``synth`` and ``sft-data`` (``docume
 objects, joined by the same :func:`~qwenlong_verl.driver.data.template.join_documents`), so one file feeds training
 and evaluation. Golds go through the same rules as prepared training rows
 (:func:`~qwenlong_verl.driver.data.schema.canonical_gold`), so a user's own file is scored like training data.
+``task`` and ``answer_type`` mean what they mean there (:func:`qwenlong_verl.common.tasks.resolve_task`); a task
+label that is not an answer type is the report's subset when the row names none.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from qwenlong_verl.common.tasks import CHOICE, NUMERIC, QA, UnknownTaskError, normalize_task
+from qwenlong_verl.common.tasks import CHOICE, NUMERIC, QA, TaskFieldError, resolve_task
 from qwenlong_verl.driver.data.template import join_documents
 from qwenlong_verl.driver.eval.benchmarks.item import EvalItem
 from qwenlong_verl.driver.eval.benchmarks.rows import BenchmarkSpec, RowContext, gold_text, native_id
@@ -49,17 +51,18 @@ def _generic(row: Mapping[str, Any], ctx: RowContext) -> EvalItem:
     if choices is not None and (not isinstance(choices, list) or not all(isinstance(c, str) for c in choices)):
         raise ctx.error("field 'choices' must be a list of option texts (or a {letter: text} object)")
     numeric = isinstance(row.get("answer"), (int, float)) and not isinstance(row.get("answer"), bool)
-    label = row.get("task") or (CHOICE if choices else (NUMERIC if numeric else QA))
     try:
-        task = normalize_task(label)
-    except UnknownTaskError as exc:
-        raise ctx.error(f"field 'task': {exc}") from None
-    if task == CHOICE and not choices:
-        raise ctx.error("task is 'choice' but field 'choices' is missing")
+        answer_type, label = resolve_task(
+            row.get("task"), row.get("answer_type"), CHOICE if choices else (NUMERIC if numeric else QA)
+        )
+    except TaskFieldError as exc:
+        raise ctx.error(f"field {exc.field!r}: {exc}") from None
+    if answer_type == CHOICE and not choices:
+        raise ctx.error("answer type is 'choice' but field 'choices' is missing")
     from qwenlong_verl.driver.data.schema import canonical_gold  # the same gold rules as prepared training rows
 
     try:
-        answers = list(dict.fromkeys(canonical_gold(task, a, choices or ()) for a in answers))
+        answers = list(dict.fromkeys(canonical_gold(answer_type, a, choices or ()) for a in answers))
     except ValueError as exc:
         raise ctx.error(f"field {'answer' if row.get('answer') is not None else 'answers'!r}: {exc}") from None
     return EvalItem(
@@ -68,10 +71,10 @@ def _generic(row: Mapping[str, Any], ctx: RowContext) -> EvalItem:
         document=document,
         question=question.strip(),
         gold=answers[0],
-        task=task,
+        task=answer_type,
         data_source=str(row.get("data_source") or ctx.benchmark),
         choices=tuple(choices) if choices else None,
-        subset=str(row.get("subset") or ""),
+        subset=str(row.get("subset") or ("" if label == answer_type else label)),
         meta={"answers": answers} if len(answers) > 1 else {},
     )
 
@@ -80,6 +83,7 @@ GENERIC = BenchmarkSpec(
     name="generic",
     parse=_generic,
     fields="documents (list of str or {title, text}), document or context (str | list[str]), question (str), answer (str | number) or answers (list); "
-    "optional id, task (numeric|choice|qa), choices (list[str] or {letter: text}), data_source, subset",
+    "optional id, answer_type (numeric|choice|qa), task (a task label, or an answer type), "
+    "choices (list[str] or {letter: text}), data_source, subset",
     download="your own file (use --bench NAME=FILE with a NAME that is not a registered benchmark)",
 )

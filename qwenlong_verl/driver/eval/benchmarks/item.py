@@ -33,7 +33,8 @@ class EvalItem:
     """Reference answer as text (numbers in their shortest exact form)."""
 
     task: str
-    """One of :data:`qwenlong_verl.common.tasks.TASKS`; selects template and rule verifier."""
+    """The answer type, one of :data:`qwenlong_verl.common.tasks.ANSWER_TYPES`: selects template and rule verifier
+    (the scorer gets it as ``extra_info["task"]``, which names the answer type of a row without ``answer_type``)."""
 
     data_source: str
     """veRL ``data_source`` given to the scorer (as in training rows)."""

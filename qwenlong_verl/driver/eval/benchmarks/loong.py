@@ -14,9 +14,82 @@ from qwenlong_verl.common.tasks import NUMERIC, QA
 from qwenlong_verl.driver.eval.benchmarks.item import EvalItem
 from qwenlong_verl.driver.eval.benchmarks.registry import register_benchmark
 from qwenlong_verl.driver.eval.benchmarks.rows import RowContext, gold_text, native_id
+from qwenlong_verl.driver.eval.rating import RatingGroup, RatingSpec
 
 LOONG_LEVELS = {1: "spotlight_locating", 2: "comparison", 3: "clustering", 4: "chain_of_reasoning"}
 """Loong's ``level`` field -> its task type (Wang et al. 2024, "Leave No Document Behind")."""
+
+LOONG_SETS = {1: "set1 (10K-50K)", 2: "set2 (50K-100K)", 3: "set3 (100K-200K)", 4: "set4 (200K-250K)"}
+"""Loong's ``set`` field -> its length set, as the paper's tables name them (input length in tokens)."""
+
+LOONG_RATING_PROMPT = """[Question]
+{question}
+
+[Gold Answer]
+{gold}
+
+[The Start of Assistant's Predicted Answer]
+{prediction}
+[The End of Assistant's Predicted Answer]
+
+[System]
+We would like to request your feedback on the performance of the AI assistant in response to the user question \
+displayed above according to the gold answer. Please use the following listed aspects and their descriptions as \
+evaluation criteria:
+    - Accuracy and Hallucinations: The assistant's answer is semantically consistent with the gold answer; The \
+numerical value and order need to be accurate, and there should be no hallucinations.
+    - Completeness: Referring to the reference answers, the assistant's answer should contain all the key points \
+needed to answer the user's question; further elaboration on these key points can be omitted.
+Please rate whether this answer is suitable for the question. Please note that the gold answer can be considered \
+as a correct answer to the question.
+
+The assistant receives an overall score on a scale of 1 to 100, where a higher score indicates better overall \
+performance.
+Please note that if the assistant's answer and the gold answer fully meet the above criteria, its overall rating \
+should be the full marks (100).
+Please first provide a comprehensive explanation of your evaluation, avoiding any potential bias.
+Then, output a line indicating the score of the Assistant.
+
+PLEASE OUTPUT WITH THE FOLLOWING FORMAT, WHERE THE SCORE IS A SCALE OF 1 TO 100 BY STRICTLY FOLLOWING THIS \
+FORMAT: "[[score]]", FOR EXAMPLE "Rating: [[100]]":
+<start output>
+Evaluation evidence: your evluation explanation here, no more than 100 words
+Rating: [[score]]
+<end output>
+
+Now, start your evaluation:"""
+"""Loong's GPT-4 rating prompt, word for word (its typo "evluation" included), from ``src/utils/prompt.py``
+(``get_evaluate_prompts``) of https://github.com/MozerWang/Loong. Loong fills the question from its
+``prompt_template`` without the documents (instruction and question); ours is the item's question, which is
+the instruction and the question. Loong shows the raw gold (a Python ``str`` of a list or dict); ours is the
+gold text (JSON for structures)."""
+
+
+def _loong_set(row: Mapping[str, Any]) -> str | None:
+    value = (row.get("meta") or {}).get("set")
+    return LOONG_SETS.get(value) if isinstance(value, int) else None
+
+
+LOONG_RATING = RatingSpec(
+    name="Loong rating (GPT-4-style, 0-100)",
+    template=LOONG_RATING_PROMPT,
+    source="Wang et al. 2024, Leave No Document Behind (arXiv 2406.17419); prompt of "
+    "github.com/MozerWang/Loong src/utils/prompt.py, metric of src/utils/metric.py",
+    low=0.0,
+    high=100.0,
+    perfect=100.0,
+    groups=(
+        RatingGroup("task type", lambda row: row.get("subset") or None, tuple(LOONG_LEVELS.values())),
+        RatingGroup("length set", _loong_set, tuple(LOONG_SETS.values())),
+    ),
+)
+"""Loong's published metric: each answer rated 0-100 by an LLM (GPT-4 in the paper) with the prompt above, the
+rating read from ``[[N]]``; reported as the mean rating and the perfect rate (share rated 100) over the rated
+samples, per task type and per length set (Loong's ``src/utils/metric.py`` and ``step4_cal_metric.py``).
+
+Loong reads the first ``[[N]]`` of the reply and, failing that, a single-bracket ``[N]``; we read only the
+published ``[[N]]`` form, the last one (the format ends the reply with it), and reject ratings outside 0-100,
+so a malformed reply is an unrated sample counted as a rating error, never a guessed score."""
 
 
 def _loong_documents(row: Mapping[str, Any], ctx: RowContext, doc_type: str, level: int) -> str:
@@ -78,6 +151,7 @@ def _loong_documents(row: Mapping[str, Any], ctx: RowContext, doc_type: str, lev
     "doc (list of document names, read from --loong-doc-dir) or docs (list of texts)",
     download="Loong, https://github.com/MozerWang/Loong (data/loong.jsonl and data/doc/)",
     files=("loong.jsonl", "loong/loong.jsonl", "loong"),
+    rating=LOONG_RATING,
 )
 def parse_loong(row: Mapping[str, Any], ctx: RowContext) -> EvalItem:
     doc_type = ctx.field(row, "type")
@@ -107,8 +181,13 @@ def parse_loong(row: Mapping[str, Any], ctx: RowContext) -> EvalItem:
         # JSON list as alternative answers.
         answer = ", ".join(str(a) for a in answer)
     meta: dict[str, Any] = {"type": doc_type, "level": level}
-    if row.get("set") is not None:
-        meta["set"] = row["set"]
+    if row.get("set") is not None:  # the length set: a grouping of the rating report
+        length_set = ctx.field(row, "set", (int, str))
+        if str(length_set).strip() not in {str(s) for s in LOONG_SETS}:
+            raise ctx.error(
+                f"field 'set' is {length_set!r}; Loong length sets are 1-4 ({', '.join(LOONG_SETS.values())})"
+            )
+        meta["set"] = int(length_set)
     return EvalItem(
         id=f"loong/{native_id(row, ctx, 'id')}",
         benchmark="loong",

@@ -12,9 +12,12 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qwenlong_verl.driver.eval.benchmarks.item import BenchmarkFormatError, EvalItem
+
+if TYPE_CHECKING:
+    from qwenlong_verl.driver.eval.rating import RatingSpec
 
 
 @dataclass
@@ -48,6 +51,9 @@ class BenchmarkSpec:
 
     files: tuple[str, ...] = ()
     """Globs tried under the data dir when ``--bench NAME`` is given."""
+
+    rating: RatingSpec | None = None
+    """The benchmark's published LLM rating (Loong's 0-100 score), run after scoring; None: accuracy only."""
 
 
 @dataclass
