@@ -158,7 +158,12 @@ def test_explicit_files_without_a_data_section_are_used_as_they_are():
 
 
 def curriculum(**changes):
-    data = copy.deepcopy(CURRICULUM)
+    return changed(CURRICULUM, **changes)
+
+
+def changed(base: dict, **changes) -> dict:
+    """A deep copy of ``base`` with ``a__0__b=value`` paths set (``DELETE``: removed)."""
+    data = copy.deepcopy(base)
     for path, value in changes.items():
         node = data
         keys = path.split("__")
@@ -324,17 +329,7 @@ PIPELINE = {
 
 
 def pipeline(**changes):
-    data = copy.deepcopy(PIPELINE)
-    for path, value in changes.items():
-        node = data
-        keys = path.split("__")
-        for k in keys[:-1]:
-            node = node[int(k)] if k.isdigit() else node[k]
-        if value is DELETE:
-            del node[keys[-1]]
-        else:
-            node[keys[-1]] = value
-    return data
+    return changed(PIPELINE, **changes)
 
 
 def test_a_recipe_mixes_kinds_and_each_phase_reads_its_input_range():
