@@ -118,12 +118,15 @@ def _show(value) -> str:
 
 def render() -> str:
     from qwenlong_verl.driver.recipe import (
+        MemoryPhaseConfig,
+        MergeStepConfig,
         PhaseConfig,
         RecipeConfig,
         RecipeDataConfig,
         RecipeSynthConfig,
         RetrospectiveConfig,
     )
+    from qwenlong_verl.worker.agent.config import MemoryConfig
     from qwenlong_verl.worker.algos.config import AlgosConfig
     from qwenlong_verl.worker.curriculum.config import CurriculumConfig
     from qwenlong_verl.worker.rewards.judge import JudgeConfig
@@ -137,6 +140,18 @@ def render() -> str:
         *dataclass_table(RetrospectiveConfig, "phases[].retrospective.")[2:],
         *dataclass_table(RecipeDataConfig, "data.")[2:],
         *dataclass_table(RecipeSynthConfig, "data.synth.")[2:],
+        "",
+        "A `kind: memory` phase (Memory-RL; its windows are derived) adds, besides the RL phase keys:",
+        "",
+        *dataclass_table(MemoryPhaseConfig, "phases[].", skip=tuple(f.name for f in dataclasses.fields(PhaseConfig))),
+        "",
+        "A `kind: merge` step:",
+        "",
+        *dataclass_table(MergeStepConfig, "phases[]."),
+        "",
+        "#### `qwenlong.memory.*` — the memory agent loop (`kind: memory` sets these from the phase's keys)",
+        "",
+        *dataclass_table(MemoryConfig, "qwenlong.memory."),
         "",
         "#### `qwenlong.curriculum.*` — the `qwenlong` trainer mode (`train` sets the phase keys per phase)",
         "",
