@@ -21,6 +21,7 @@ import pytest
 import yaml
 from support import ROOT
 from support.standins import make_model_dir
+from support.train_runs import launches, run_train
 
 from qwenlong_verl.driver.recipe import load_recipe
 from qwenlong_verl.driver.retrospective import read_rows
@@ -30,7 +31,6 @@ from qwenlong_verl.worker.curriculum.ledger import DifficultyLedger
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-LAUNCHER = f"{sys.executable} {ROOT / 'tests' / 'support' / 'curriculum_launcher.py'}"
 BATCH = 6
 KILLING_MERGER = (
     "import os, signal, sys\n"
@@ -90,25 +90,6 @@ def write_recipe(folder: Path, workspace, name: str) -> Path:
     path = root / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
-
-
-def run_train(recipe: Path, *args: str, **env: str | None) -> subprocess.CompletedProcess:
-    """``qwenlong-verl train`` in its own session, so a stand-in's killpg takes it and nothing else."""
-    full_env = {**os.environ, "COLUMNS": "200", "QWENLONG_VERL_LAUNCHER": LAUNCHER, **env}
-    full_env = {key: value for key, value in full_env.items() if value is not None}  # None: unset
-    return subprocess.run(
-        [sys.executable, "-m", "qwenlong_verl.driver.cli", "train", str(recipe), *args],
-        capture_output=True,
-        text=True,
-        timeout=400,
-        env=full_env,
-        start_new_session=True,
-        cwd=recipe.parent,
-    )
-
-
-def launches(log: Path) -> list[dict]:
-    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
 def first_tensor_sum(checkpoint_actor: Path) -> float:

@@ -10,21 +10,19 @@ finished one must never be.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from support import ROOT, run_cli
+from support import run_cli
+from support.train_runs import launches, run_train
 
 from qwenlong_verl.driver.run.state import RunState
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
-LAUNCHER = f"{sys.executable} {ROOT / 'tests' / 'support' / 'curriculum_launcher.py'}"
 KILLING_MERGE = (
     "import os, signal, sys\n"
     "out = sys.argv[sys.argv.index('--out') + 1] + '.partial'\n"  # where the merge writes before its swap
@@ -78,26 +76,6 @@ def recipe_path(tmp_path_factory):
     (root / "killing_merge.py").write_text(KILLING_MERGE)
     (root / "failing_merge.py").write_text(FAILING_MERGE)
     return path
-
-
-def run_train(recipe: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    """``qwenlong-verl train`` in its own session, so a stand-in's killpg takes it and nothing else."""
-    full_env = {**os.environ, "COLUMNS": "200", "QWENLONG_VERL_LAUNCHER": LAUNCHER}
-    full_env.pop("QWENLONG_VERL_MERGE_STEP", None)  # the real merge unless a test names a stand-in
-    full_env.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "qwenlong_verl.driver.cli", "train", str(recipe), *args],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=full_env,
-        start_new_session=True,
-        cwd=recipe.parent,
-    )
-
-
-def launches(log: Path) -> list[dict]:
-    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
 def first_tensor_sum(folder: Path) -> float:
