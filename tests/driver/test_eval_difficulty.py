@@ -15,8 +15,8 @@ from support.eval_server import Call, ChatServer, Reply
 from qwenlong_verl.common.errors import InputError
 from qwenlong_verl.driver.data.difficulty import load_difficulty
 from qwenlong_verl.driver.data.prepare import prepare
-from qwenlong_verl.driver.eval.difficulty import DifficultyConfig, item_id, measure, read_prepared
-from qwenlong_verl.driver.eval.generate import GenerationConfig
+from qwenlong_verl.driver.eval.difficulty import DifficultyConfig, measure, read_prepared
+from qwenlong_verl.driver.eval.generate import GenerationConfig, header_safe
 from qwenlong_verl.driver.eval.store import read_jsonl
 
 pytestmark = pytest.mark.timeout(300)
@@ -63,7 +63,7 @@ class Policy:
 
     def __init__(self, files: list[str], fail: set[str] = frozenset()):
         rows = [r for f in files for r in pq.read_table(f).to_pylist()]
-        self.rows = {item_id(r["extra_info"]["source_id"]): r for r in rows}
+        self.rows = {r["extra_info"]["source_id"]: r for r in rows}
         self.fail = fail
 
     def __call__(self, call: Call) -> Reply:
@@ -132,7 +132,7 @@ def test_failures_are_counted_unmeasured_and_a_rerun_draws_only_what_is_missing(
     with ChatServer(Policy(prepared)) as server:
         second = measure(config(server.url, prepared, out))
         retried = sorted({call.item_id for call in server.calls})
-        assert retried == sorted([item_id("n1"), item_id("q4")]) and len(server.calls) == 2 * N
+        assert retried == ["n1", "q4"] and len(server.calls) == 2 * N
     assert second.failed_samples == 0
     assert {k: r["correct"] for k, r in by_key(out / "difficulty.jsonl").items()} == PLAN
 
@@ -200,9 +200,9 @@ def test_bad_rows_are_skipped_and_bad_inputs_refused(prepared, tmp_path):
 
 
 def test_item_ids_are_header_safe_and_injective():
-    assert item_id("plain-id:7/a b") == "plain-id:7/a b"
-    assert item_id("odd\nid%é") == "odd%0Aid%25é"
-    assert item_id("%0A") != item_id("\n")
+    assert header_safe("plain-id:7/a b") == "plain-id:7/a b"
+    assert header_safe("odd\nid%é") == "odd%0Aid%25é"
+    assert header_safe("%0A") != header_safe("\n")
 
 
 def test_the_command_takes_eval_options_and_its_own_defaults(prepared, tmp_path):

@@ -55,6 +55,16 @@ def test_payload_and_rows():
     assert config(server.url, seed=6).sample_seed("a", 0) != seeds[("a", 0)]
 
 
+def test_item_ids_no_header_could_carry_are_escaped_in_the_request_id():
+    odd = ["line\nbreak", "tab\tid", "100%", "%0A", "é:ü"]  # "%0A" and "line\nbreak" must stay apart
+    with ChatServer(lambda c: Reply(text=f"Therefore, the answer is {c.item_id!r}.")) as server:
+        rows, stats = run(reqs(*odd), config(server.url))
+        seen = sorted(c.item_id for c in server.calls_snapshot())
+    assert stats.ok == len(odd) and stats.failed == 0
+    assert seen == sorted(odd)  # the server decodes each escaped id back to the store's id, one request each
+    assert {r["id"]: r["response"] for r in rows} == {i: f"Therefore, the answer is {i!r}." for i in odd}
+
+
 def test_extra_body_and_reasoning_content():
     reply = Reply(text="Therefore, the answer is 3.", reasoning="1+2=3")
     with ChatServer(lambda c: reply) as server:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp import web
 
@@ -48,8 +49,10 @@ def parse_request_id(value: str) -> tuple[str, int, int]:
     parts = value.split(":")
     if parts[0] != "qwenlong-eval" or len(parts) < 5:
         return "", -1, 0
-    # the item id itself may contain ':'; k, attempt and nonce are the last three fields
-    return ":".join(parts[1:-3]), int(parts[-3]), int(parts[-2])
+    # the item id itself may contain ':'; k, attempt and nonce are the last three fields. The client wrote the
+    # id with %XX escapes (header_safe); undoing them gives the id the store holds.
+    item_id = unquote(":".join(parts[1:-3]), errors="surrogatepass")
+    return item_id, int(parts[-3]), int(parts[-2])
 
 
 class ChatServer:

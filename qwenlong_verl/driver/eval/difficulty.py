@@ -104,7 +104,7 @@ class PreparedExample:
     """The file it was read from."""
 
     item: EvalItem
-    """The row as an eval item; its id is :func:`item_id` of the key."""
+    """The row as an eval item; its id is the key (the request header escapes what it cannot carry)."""
 
     prompt: FittedPrompt
     index: int
@@ -114,16 +114,6 @@ class PreparedExample:
     @property
     def item_id(self) -> str:
         return self.item.id
-
-
-def item_id(key: str) -> str:
-    """``key`` with ``%`` and every non-printable character written as ``%XX`` of its UTF-8 bytes: the id travels
-    in the request's ``X-Request-Id`` header, where a control character is refused; injective, so keys stay
-    apart."""
-    return "".join(
-        "".join(f"%{b:02X}" for b in ch.encode("utf-8", "surrogatepass")) if ch == "%" or not ch.isprintable() else ch
-        for ch in key
-    )
 
 
 def read_prepared(paths: Sequence[str | Path], limit: int | None = None) -> tuple[list[PreparedExample], list[str]]:
@@ -162,7 +152,7 @@ def _example(record: dict[str, Any], key: str, path: str, where: str) -> Prepare
     choices = list(extra.get("choices") or [])
     messages = [{"role": m["role"], "content": m["content"]} for m in record["prompt"]]
     item = EvalItem(
-        id=item_id(key),
+        id=key,
         benchmark=str(record["data_source"]),
         document="",  # the prompt is sent as prepared; nothing is templated or truncated
         question=str(extra["question"]),

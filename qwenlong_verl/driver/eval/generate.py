@@ -237,6 +237,15 @@ def _payload(config: GenerationConfig, messages: list[dict], seed: int | None, m
     return payload
 
 
+def header_safe(text: str) -> str:
+    """``text`` with ``%`` and every non-printable character written as ``%XX`` of its UTF-8 bytes: an item id
+    travels in the ``X-Request-Id`` header, where a control character is refused; injective, so ids stay apart."""
+    return "".join(
+        "".join(f"%{b:02X}" for b in ch.encode("utf-8", "surrogatepass")) if ch == "%" or not ch.isprintable() else ch
+        for ch in text
+    )
+
+
 def new_nonce() -> str:
     return f"{random.getrandbits(32):08x}"
 
@@ -257,7 +266,7 @@ async def complete(
     run's ``max_tokens``."""
 
     def headers(attempt: int) -> dict[str, str]:
-        return {REQUEST_ID_HEADER: f"qwenlong-eval:{item_id}:{k}:{attempt}:{nonce}"}
+        return {REQUEST_ID_HEADER: f"qwenlong-eval:{header_safe(item_id)}:{k}:{attempt}:{nonce}"}
 
     payload = _payload(config, messages, seed, config.max_tokens if max_tokens is None else max_tokens)
     return await client.chat(payload, _completion_fields, headers=headers)
