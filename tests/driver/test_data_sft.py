@@ -202,15 +202,15 @@ def test_response_and_trace_helpers():
         clean_trace("<think>a")
 
 
-def test_cli(raw, tmp_path, cli):
-    out = cli("sft-data", "--input", str(raw), "--output", str(tmp_path / "o.parquet"), "--tokenizer", "builtin")
+def test_cli(raw, tmp_path, cli_main):
+    out = cli_main("sft-data", "--input", str(raw), "--output", str(tmp_path / "o.parquet"), "--tokenizer", "builtin")
     assert out.returncode == 0, out.stdout + out.stderr
     text = " ".join(out.stdout.split())
     assert (
         f"wrote 3 of 3 rows to {tmp_path / 'o.parquet'} (2 with a reasoning trace; choice 1, numeric 1, qa 1)" in text
     )
     assert "chat tokens: min" in text
-    bad = cli("sft-data", "--input", str(raw), "--output", str(tmp_path / "o.parquet"), "--max-length", "10")
+    bad = cli_main("sft-data", "--input", str(raw), "--output", str(tmp_path / "o.parquet"), "--max-length", "10")
     assert bad.returncode == 2
     assert "--max-length needs --tokenizer" in bad.stderr
 

@@ -399,23 +399,24 @@ def test_failed_synth_keeps_the_old_file_and_no_temporary(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["s.jsonl"]
 
 
-@pytest.mark.slow
-def test_one_synth_file_feeds_prepare_sft_data_score_and_eval(cli, tmp_path):
+def test_one_synth_file_feeds_prepare_sft_data_score_and_eval(cli_main, tmp_path):
     """One schema family: the same synth file, unchanged, is input to every consumer, and eval builds the very
     prompt training does."""
     from support.eval_server import ChatServer, Reply
 
     raw = tmp_path / "synth.jsonl"
-    made = cli("synth", "--out", str(raw), "--n", "6", "--min-tokens", "1500", "--max-tokens", "2500", "--seed", "5")
+    made = cli_main(
+        "synth", "--out", str(raw), "--n", "6", "--min-tokens", "1500", "--max-tokens", "2500", "--seed", "5"
+    )
     assert made.returncode == 0, made.stderr
     records = [json.loads(line) for line in raw.read_text().splitlines()]
     assert all(isinstance(d, dict) and set(d) == {"title", "text"} for r in records for d in r["documents"])
 
-    prepared = cli("prepare", "--input", str(raw), "--output", str(tmp_path / "rl"), "--tokenizer", "builtin")
+    prepared = cli_main("prepare", "--input", str(raw), "--output", str(tmp_path / "rl"), "--tokenizer", "builtin")
     assert prepared.returncode == 0, prepared.stderr
     assert "6 of 6 rows written" in prepared.stdout
 
-    sft = cli("sft-data", "--input", str(raw), "--output", str(tmp_path / "sft.parquet"))
+    sft = cli_main("sft-data", "--input", str(raw), "--output", str(tmp_path / "sft.parquet"))
     assert sft.returncode == 0, sft.stderr
     import pyarrow.parquet as pq
 
@@ -425,7 +426,7 @@ def test_one_synth_file_feeds_prepare_sft_data_score_and_eval(cli, tmp_path):
     responses.write_text(
         "".join(json.dumps({**r, "response": f"Therefore, the answer is {r['answer']}."}) + "\n" for r in records)
     )
-    scored = cli("score", "--input", str(responses), "--output", str(tmp_path / "scored.jsonl"), "--no-judge")
+    scored = cli_main("score", "--input", str(responses), "--output", str(tmp_path / "scored.jsonl"), "--no-judge")
     assert scored.returncode == 0, scored.stderr
     rewards = [json.loads(line)["reward"]["score"] for line in (tmp_path / "scored.jsonl").read_text().splitlines()]
     assert rewards == [1.0] * 6
@@ -440,7 +441,7 @@ def test_one_synth_file_feeds_prepare_sft_data_score_and_eval(cli, tmp_path):
     with ChatServer(answer) as server:
         out = tmp_path / "eval"
         args = ["eval", "--model-url", server.url, "--model", "policy", "--bench", f"mine={raw}", "--out", str(out)]
-        evaluated = cli(*args, "--n", "1", "--tokenizer", "builtin", timeout=180)
+        evaluated = cli_main(*args, "--n", "1", "--tokenizer", "builtin")
         assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr
         assert len(server.calls_snapshot()) == 6
     summary = json.loads((out / "report" / "summary.json").read_text())

@@ -312,12 +312,12 @@ def test_finished_sft_run_hands_off_to_rl_phase_1(tmp_path):
     assert model.architectures == ["Qwen2ForCausalLM"] and model.tokenizer.chat_template
 
 
-def test_shipped_sft_recipe_hands_off_to_the_32b_rl_recipe(cli):
+def test_shipped_sft_recipe_hands_off_to_the_32b_rl_recipe(cli_main):
     """The shipped sft_warmup's hand-off path is the model_path of RL phase 1 in the 32B recipes."""
     from qwenlong_verl.driver.recipe import load_recipe
     from qwenlong_verl.driver.recipes import SHIPPED_DIR
 
-    out = cli("plan", "sft_warmup")
+    out = cli_main("plan", "sft_warmup")
     assert out.returncode == 0, out.stdout + out.stderr
     sft = load_recipe(SHIPPED_DIR / "sft_warmup.yaml")
     target = handoff_model_path(sft, sft.phases[0].total_training_steps)

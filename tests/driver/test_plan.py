@@ -60,8 +60,8 @@ def _recipe(tmp_path, **overrides):
     return path
 
 
-def test_misspelled_veRL_key_fails_naming_it(tmp_path, cli):
-    out = cli("plan", str(_recipe(tmp_path, **{"actor_rollout_ref.actor.clip_ratio_hgih": 0.3})))
+def test_misspelled_veRL_key_fails_naming_it(tmp_path, cli_main):
+    out = cli_main("plan", str(_recipe(tmp_path, **{"actor_rollout_ref.actor.clip_ratio_hgih": 0.3})))
     assert out.returncode != 0
     text = " ".join((out.stdout + out.stderr).split())
     assert "actor_rollout_ref.actor.clip_ratio_hgih" in text
@@ -69,17 +69,17 @@ def test_misspelled_veRL_key_fails_naming_it(tmp_path, cli):
     assert "phase 1 (p1)" in text
 
 
-def test_invalid_batch_combination_fails(tmp_path, cli):
-    out = cli("plan", str(_recipe(tmp_path, **{"actor_rollout_ref.actor.ppo_mini_batch_size": 3})))
+def test_invalid_batch_combination_fails(tmp_path, cli_main):
+    out = cli_main("plan", str(_recipe(tmp_path, **{"actor_rollout_ref.actor.ppo_mini_batch_size": 3})))
     assert out.returncode != 0
     text = " ".join((out.stdout + out.stderr).split())
     assert "actor_rollout_ref.actor.ppo_mini_batch_size (3) must divide data.train_batch_size (8)" in text
     assert "ppo_mini_batch_size=4" in text
 
 
-def test_veRL_validate_config_runs(tmp_path, cli):
+def test_veRL_validate_config_runs(tmp_path, cli_main):
     # veRL's own check: without dynamic batch sizes a micro-batch size is mandatory.
-    out = cli("plan", str(_recipe(tmp_path, **{"actor_rollout_ref.actor.use_dynamic_bsz": False})))
+    out = cli_main("plan", str(_recipe(tmp_path, **{"actor_rollout_ref.actor.use_dynamic_bsz": False})))
     assert out.returncode != 0
     text = " ".join((out.stdout + out.stderr).split())
     assert "veRL validate_config rejected the config" in text
@@ -146,15 +146,15 @@ def test_hydra_value(value, rendered):
     assert hydra_value(value) == rendered
 
 
-def test_reward_kwargs_typo_fails_at_plan_time(tmp_path, cli):
-    out = cli("plan", str(_recipe(tmp_path, **{"+reward.reward_kwargs.judge_timout_s": 5})))
+def test_reward_kwargs_typo_fails_at_plan_time(tmp_path, cli_main):
+    out = cli_main("plan", str(_recipe(tmp_path, **{"+reward.reward_kwargs.judge_timout_s": 5})))
     assert out.returncode != 0
     text = " ".join((out.stdout + out.stderr).split())
     assert "reward settings" in text and "judge_timout_s" in text
 
 
-def test_unknown_judge_prompt_fails_at_plan_time_in_one_line(tmp_path, cli):
-    out = cli("plan", str(_recipe(tmp_path, **{"+reward.reward_kwargs.judge_prompt": "qwenlong"})))
+def test_unknown_judge_prompt_fails_at_plan_time_in_one_line(tmp_path, cli_main):
+    out = cli_main("plan", str(_recipe(tmp_path, **{"+reward.reward_kwargs.judge_prompt": "qwenlong"})))
     assert out.returncode == 2 and "Traceback" not in out.stderr
     (line,) = [x for x in out.stderr.splitlines() if x.startswith("error: ")]
     assert "reward settings: unknown judge_prompt 'qwenlong'; known: strict, qwenlong_l1, qwenlong_l15" in line
@@ -285,7 +285,7 @@ def test_recipe_files_that_are_no_recipe_are_named(tmp_path):
     assert load_recipe(bom).name == "t"
 
 
-def test_plan_refuses_bins_cut_with_another_tokenizer(tmp_path, cli):
+def test_plan_refuses_bins_cut_with_another_tokenizer(tmp_path, cli_main):
     """The prepared bins' stats.json names the tokenizer that counted them; the recipe's (its model's) must match."""
     import json
 
@@ -296,9 +296,9 @@ def test_plan_refuses_bins_cut_with_another_tokenizer(tmp_path, cli):
     raw["phases"][0]["train_files"] = [str(data / "phase1.parquet")]
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump(raw))
-    out = cli("plan", str(path), cwd=tmp_path)
+    out = cli_main("plan", str(path), cwd=tmp_path)
     assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
     assert "'builtin'" in out.stderr and "'Qwen/Qwen2.5-0.5B-Instruct'" in out.stderr
     assert "--tokenizer Qwen/Qwen2.5-0.5B-Instruct" in out.stderr
     (data / "stats.json").write_text(json.dumps({"tokenizer": "/downloads/Qwen2.5-0.5B-Instruct", "phase_stats": []}))
-    assert cli("plan", str(path), cwd=tmp_path).returncode == 0  # a local download of the model's tokenizer
+    assert cli_main("plan", str(path), cwd=tmp_path).returncode == 0  # a local download of the model's tokenizer

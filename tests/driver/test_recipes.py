@@ -114,8 +114,8 @@ def test_plan_takes_a_name_and_names_the_shipped_ones_for_anything_else(cli, tmp
 
 
 @pytest.mark.slow
-def test_plan_by_name_from_an_empty_folder(cli, tmp_path):
-    out = cli("plan", "smoke_1gpu", cwd=tmp_path)
+def test_plan_by_name_from_an_empty_folder(cli_main, tmp_path):
+    out = cli_main("plan", "smoke_1gpu", cwd=tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "phase 2 (phase2) — veRL config validated" in out.stdout
     assert list(tmp_path.iterdir()) == []  # plan writes nothing

@@ -7,13 +7,11 @@ our trainer mode's or the merged weights, from the run's files."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from support.real_runs import RealRun
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "qwenlong_verl" / "recipes" / "cpu_memory.yaml"
@@ -26,10 +24,6 @@ with its options, a 4-token memory, a 2-token plan. Every document of the recipe
 pytestmark = pytest.mark.slow
 
 
-def _stop_ray() -> None:
-    subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "stop", "--force"], capture_output=True, timeout=60)
-
-
 @pytest.fixture(scope="module")
 def recipe() -> dict:
     return yaml.safe_load(RECIPE.read_text())
@@ -38,25 +32,10 @@ def recipe() -> dict:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("memory") / "train"
-    log = out.parent / "train.log"
-    with open(log, "wb") as handle:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "qwenlong_verl.driver.cli", "train", str(RECIPE), "--output-dir", str(out)],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            code = proc.wait(timeout=900)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait(timeout=60)
-            code = None
-        finally:
-            _stop_ray()
-    assert code == 0, log.read_text()[-5000:]
+    real = RealRun(RECIPE, out, out.parent / "train.log")
+    real.start()
+    code = real.wait(timeout=900)
+    assert code == 0, real.tail()
     return out
 
 

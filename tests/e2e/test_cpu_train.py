@@ -5,14 +5,11 @@ checkpoint and resumed. Nothing is stubbed: every figure below comes from veRL's
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from support.real_runs import RealRun
 
 from qwenlong_verl.worker.cpu_backend import TRACE_ENV, trace_lines
 
@@ -25,30 +22,14 @@ BATCH = 3
 pytestmark = pytest.mark.slow
 
 
-def _train(out: Path, env: dict) -> subprocess.Popen:
-    log = open(out.parent / f"{out.name}-train.log", "ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "qwenlong_verl.driver.cli", "train", str(RECIPE), "--output-dir", str(out)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # one process group: the kill below takes veRL and its Ray processes too
-    )
-
-
-def _stop_ray() -> None:
-    subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "stop", "--force"], capture_output=True, timeout=60)
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """One real two-phase run, SIGKILLed once mid-phase-1 and resumed; yields its output folder."""
     out = tmp_path_factory.mktemp("demo") / "train"  # where `qwenlong-verl demo --out <parent>` trains
-    env = {**os.environ, TRACE_ENV: str(out.parent / "trace.jsonl"), "PYTHONUNBUFFERED": "1"}
+    real = RealRun(RECIPE, out, out.parent / f"{out.name}-train.log", {TRACE_ENV: str(out.parent / "trace.jsonl")})
     tracker = out / "phase1" / "checkpoints" / "latest_checkpointed_iteration.txt"
     metrics = out / "phase1" / "metrics.jsonl"
-    first = _train(out, env)
+    first = real.start()
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and first.poll() is None:
         # veRL logs a step after its checkpoint (and validation): kill once both are on disk, so step 1's line is
@@ -61,19 +42,11 @@ def run(tmp_path_factory):
         ):
             break
         time.sleep(0.2)
-    log = out.parent / f"{out.name}-train.log"
-    assert first.poll() is None, f"train ended before the kill: {log.read_text()[-3000:]}"
-    os.killpg(first.pid, signal.SIGKILL)
-    first.wait(timeout=60)
-    _stop_ray()
-    second = _train(out, env)
-    try:
-        code = second.wait(timeout=900)
-    finally:
-        if second.poll() is None:
-            os.killpg(second.pid, signal.SIGKILL)
-        _stop_ray()
-    assert code == 0, log.read_text()[-5000:]
+    assert first.poll() is None, f"train ended before the kill: {real.tail(3000)}"
+    real.stop()  # SIGKILL: the train driver, veRL and its Ray processes at once
+    real.start()
+    code = real.wait(timeout=900)
+    assert code == 0, real.tail()
     return out
 
 

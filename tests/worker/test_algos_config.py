@@ -257,7 +257,7 @@ def test_plan_problems_cross_key_rules():
 
 
 @pytest.mark.slow
-def test_cli_plan_reports_the_mode_error(tmp_path, cli):
+def test_cli_plan_reports_the_mode_error(tmp_path, cli_main):
     import yaml
 
     path = tmp_path / "r.yaml"
@@ -280,7 +280,7 @@ def test_cli_plan_reports_the_mode_error(tmp_path, cli):
         ],
     }
     path.write_text(yaml.safe_dump(data))
-    out = cli("plan", str(path))
+    out = cli_main("plan", str(path))
     assert out.returncode != 0
     text = " ".join((out.stdout + out.stderr).split())
     assert "algorithm.adv_estimator=grpo_task_norm needs per-sample task labels" in text

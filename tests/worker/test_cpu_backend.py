@@ -149,10 +149,10 @@ def test_tiny_model_is_byte_identical_per_seed(tmp_path):
     assert (one / "model.safetensors").read_bytes() != (other / "model.safetensors").read_bytes()
 
 
-def test_tiny_model_cli_writes_a_loadable_model(tmp_path, cli):
+def test_tiny_model_cli_writes_a_loadable_model(tmp_path, cli_main):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    proc = cli("tiny-model", "--out", str(tmp_path / "m"), "--answers", "--seed", "1")
+    proc = cli_main("tiny-model", "--out", str(tmp_path / "m"), "--answers", "--seed", "1")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "m")
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "m")
