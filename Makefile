@@ -14,7 +14,7 @@ GPU_BUILD_TOOLS ?= setuptools wheel packaging ninja psutil
 STAMP := $(VENV)/.install-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install test test-fast demo bench lint clean
+.PHONY: install test test-fast demo bench lint clean probe
 
 install: $(STAMP)
 
@@ -42,6 +42,10 @@ demo: install
 
 bench: install
 	$(PY) bench/run_all.py
+
+# Hostile-input probes of the CLI (tools/probes/): exit 1 if any is answered poorly or loses data.
+probe: install
+	$(PY) tools/probe.py --report probe_report.md
 
 lint: install
 	$(VENV)/bin/ruff check qwenlong_verl tests bench tools

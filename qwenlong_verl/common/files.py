@@ -16,11 +16,13 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from qwenlong_verl.common.errors import InputError
+from qwenlong_verl.common.lock import FolderLock
 
 T = TypeVar("T")
 
@@ -29,6 +31,9 @@ PARTIAL = ".partial"
 
 OLD = ".old"
 """Suffix of the previous folder during a swap; :func:`recover_folder` puts it back if the swap was killed."""
+
+STALE_TEMP_S = 600.0
+"""A temporary file whose writer is gone and that nobody touched for this long is a killed write's leftover."""
 
 
 def fsync_dir(path: str | os.PathLike) -> None:
@@ -67,11 +72,41 @@ def _target(path: str | os.PathLike) -> Path:
 
 def _temp_beside(target: Path) -> tuple[int, str]:
     """A fresh temporary file in ``target``'s folder (same file system, so the rename is atomic); it ends in the
-    target's suffix, for library writers that pick the format by extension (``savefig``)."""
+    target's suffix, for library writers that pick the format by extension (``savefig``). Its name carries the
+    writer's pid, so the next writer of ``target`` can tell a killed write's leftover (:func:`_remove_stale_temps`)."""
+    _remove_stale_temps(target)
     try:
-        return tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent)
+        return tempfile.mkstemp(
+            prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp" + target.suffix, dir=target.parent
+        )
     except OSError as exc:
         raise _cannot(target, exc) from None
+
+
+def _remove_stale_temps(target: Path) -> None:
+    """Delete the temporary files a killed writer of ``target`` left: its pid is not running here and the file is
+    older than :data:`STALE_TEMP_S` (a writer on another host of a shared file system keeps writing it)."""
+    prefix = f".{target.name}."
+    now = time.time()
+    try:
+        entries = [e for e in os.scandir(target.parent) if e.name.startswith(prefix) and ".tmp" in e.name]
+    except OSError:
+        return
+    for entry in entries:
+        pid = entry.name[len(prefix) :].split(".", 1)[0]
+        with contextlib.suppress(OSError):
+            if pid.isdigit() and not _running(int(pid)) and now - entry.stat().st_mtime > STALE_TEMP_S:
+                os.unlink(entry.path)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # someone else's process: it exists
+        return True
+    return True
 
 
 def _commit(tmp: str, target: Path) -> None:
@@ -158,17 +193,41 @@ def atomic_folder(path: str | os.PathLike, keep: Callable[[str], bool] | None = 
     ``<name>.partial``: :func:`recover_folder` puts the old one back, and every writer calls it first.
     ``keep(name)`` marks entries of the old folder that are not this writer's (say an input the user keeps beside
     the output): they are hard-linked (or copied) into the new folder before the swap, so they survive it.
+    Writers of one folder exclude each other through a lock file beside it, removed when they are done; a second
+    writer fails at once, naming the first one's pid.
     """
     target = Path(path)
     if target.exists() and not target.is_dir():
         raise OutputError(f"cannot write the folder {path}: a file of that name is in the way; name a folder")
-    recover_folder(target)
+    with _held(_folder_lock(target), path):
+        yield from _swap_in(target, keep)
+
+
+def _folder_lock(target: Path) -> FolderLock:
+    """The lock of writers of the folder ``target`` (a hidden file beside it, removed on release)."""
+    return FolderLock(target.parent, f".{target.name}.lock", f"writer of {target.name}/", transient=True)
+
+
+@contextlib.contextmanager
+def _held(lock: FolderLock, path: str | os.PathLike) -> Iterator[None]:
+    try:
+        lock.__enter__()
+    except OSError as exc:
+        raise _cannot(path, exc) from None
+    try:
+        yield
+    finally:
+        lock.__exit__()
+
+
+def _swap_in(target: Path, keep: Callable[[str], bool] | None) -> Iterator[Path]:
+    _recover(target)
     partial = target.with_name(target.name + PARTIAL)
     old = target.with_name(target.name + OLD)
     try:
         partial.mkdir(parents=True)
     except OSError as exc:
-        raise _cannot(path, exc) from None
+        raise _cannot(target, exc) from None
     try:
         yield partial
         if keep is not None and target.is_dir():
@@ -215,8 +274,14 @@ def _link_or_copy(source: str | os.PathLike, dest: str | os.PathLike) -> None:
 
 def recover_folder(path: str | os.PathLike) -> None:
     """Finish what a killed :func:`atomic_folder` left: the old folder goes back in place if the new one never
-    arrived, a stale old one is deleted if it did, and a half-written new one is deleted either way."""
+    arrived, a stale old one is deleted if it did, and a half-written new one is deleted either way. Under the
+    writers' lock, so a live writer's half-written folder is never taken for a leftover."""
     target = Path(path)
+    with _held(_folder_lock(target), target):
+        _recover(target)
+
+
+def _recover(target: Path) -> None:
     old = target.with_name(target.name + OLD)
     if old.exists() or old.is_symlink():
         if target.exists() or target.is_symlink():

@@ -796,6 +796,27 @@ MAX_RECIPE_BYTES = 1 << 20
 """A recipe is a page of YAML; anything larger is the wrong file (checked before it is read)."""
 
 
+def _unique_keys_loader():
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping: YAML would keep the last one silently,
+    so a recipe with two ``phases:`` would train on whichever came second."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key_node.value!r} given twice", key_node.start_mark
+                    )
+                seen.add(key_node.value)
+            return super().construct_mapping(node, deep)
+
+    return UniqueKeyLoader
+
+
 def load_recipe(path: str | Path) -> RecipeConfig:
     """Read and validate a recipe YAML file."""
     import yaml
@@ -806,7 +827,7 @@ def load_recipe(path: str | Path) -> RecipeConfig:
     if path.stat().st_size > MAX_RECIPE_BYTES:
         raise RecipeError(f"{path}: {path.stat().st_size} bytes is not a recipe (at most {MAX_RECIPE_BYTES})")
     try:
-        data = yaml.safe_load(path.read_bytes().decode("utf-8-sig"))
+        data = yaml.load(path.read_bytes().decode("utf-8-sig"), Loader=_unique_keys_loader())  # a SafeLoader
     except UnicodeDecodeError as exc:
         raise RecipeError(f"{path}: not UTF-8 text (byte {exc.start}); save the recipe as UTF-8 YAML") from None
     except yaml.YAMLError as exc:

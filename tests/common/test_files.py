@@ -459,3 +459,43 @@ def test_an_input_that_is_a_folder_or_absent_is_named(tmp_path):
     assert input_problem([tmp_path / "f.jsonl"]) is None
     assert input_problem([tmp_path]) == f"{tmp_path} is a folder; name the file(s) in it"
     assert input_problem([tmp_path / "nope.jsonl"]) == f"input file(s) not found: {tmp_path / 'nope.jsonl'}"
+
+
+def test_two_writers_of_one_folder_exclude_each_other_and_leave_no_lock_behind(tmp_path):
+    from qwenlong_verl.common.lock import FolderLocked
+
+    target = tmp_path / "report"
+    with atomic_folder(target) as first:
+        (first / "a.txt").write_text("first")
+        with pytest.raises(FolderLocked, match=rf"pid {os.getpid()}.*report\.lock"):
+            with atomic_folder(target):
+                pass
+        with pytest.raises(FolderLocked):  # nor may a recovery take the live writer's folder for a leftover
+            recover_folder(target)
+        assert (first / "a.txt").read_text() == "first"
+    assert (target / "a.txt").read_text() == "first"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # the lock file went with its writer
+
+
+def test_a_killed_writers_lock_file_is_reused_and_removed(tmp_path):
+    target = tmp_path / "out"
+    (tmp_path / ".out.lock").write_text("12345\n")  # what a writer killed by SIGKILL leaves: a file, no flock
+    with atomic_folder(target) as new:
+        (new / "f").write_text("new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_a_killed_file_writers_temporary_file_is_removed_by_the_next_writer(tmp_path):
+    target = tmp_path / "f.json"
+    gone = tmp_path / ".f.json.99999999.abcd.tmp.json"  # a pid no process has
+    fresh = tmp_path / ".f.json.99999998.efgh.tmp.json"  # same, but touched a moment ago: maybe another host
+    live = tmp_path / f".f.json.{os.getpid()}.ijkl.tmp.json"  # a running writer's
+    other = tmp_path / ".g.json.99999999.mnop.tmp.json"  # another target's
+    for path in (gone, fresh, live, other):
+        path.write_text("half")
+    old = time.time() - 3600
+    for path in (gone, live, other):
+        os.utime(path, (old, old))
+    atomic_write(target, "new")
+    assert target.read_text() == "new"
+    assert not gone.exists() and fresh.exists() and live.exists() and other.exists()

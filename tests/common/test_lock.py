@@ -52,3 +52,14 @@ def test_the_error_class_is_the_callers(tmp_path):
         with pytest.raises(Mine, match="another `b` is running"):
             with FolderLock(tmp_path / "new", ".l", "b", error=Mine):
                 pass
+
+
+@pytest.mark.parametrize("folder", ["a_file", "a_file/below"])
+def test_a_file_where_the_folder_goes_is_an_input_error(tmp_path, folder):
+    from qwenlong_verl.common.errors import InputError
+
+    (tmp_path / "a_file").write_text("the user's file\n")
+    with pytest.raises(InputError, match="cannot use .*a_file.* as a folder"):
+        with FolderLock(tmp_path / folder, ".x.lock", "x"):
+            pass
+    assert (tmp_path / "a_file").read_text() == "the user's file\n"

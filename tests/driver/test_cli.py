@@ -147,6 +147,11 @@ def test_types_lists_bools_json_and_nested_groups():
     "argv, message",
     [
         (["--count", "many"], "invalid int value: 'many'"),
+        (["--count", "\u0661\u0662"], "invalid int value"),  # Arabic-Indic digits: int() alone takes them
+        (["--ratio", "inf"], "invalid float value: 'inf'"),
+        (["--ratio", "nan"], "invalid float value: 'nan'"),
+        (["--ratio", "1e999"], "invalid float value: '1e999'"),
+        (["--ratio", "\u0661\u0662"], "invalid float value"),
         (["--mode", "medium"], "invalid choice: 'medium'"),
         (["--extra", "[1]"], "--extra: must be a JSON object"),
         (["--extra", "{"], "--extra: not JSON"),
@@ -157,6 +162,11 @@ def test_bad_values_are_usage_errors_naming_the_option(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_:
         parse("--path", "p", *argv)
     assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, value", [("1e3", 1000.0), ("-2.5", -2.5), (".5", 0.5), ("7", 7.0)])
+def test_float_options_take_plain_ascii_numbers(text, value):
+    assert build(Example, parse("--path", "p", "--ratio", text)).ratio == value
 
 
 def test_environment_fallback(monkeypatch):

@@ -22,7 +22,7 @@ from qwenlong_verl.driver.data.difficulty import (
     load_difficulty,
     write_difficulty,
 )
-from qwenlong_verl.driver.data.prepare import prepare
+from qwenlong_verl.driver.data.prepare import PrepareError, prepare
 from qwenlong_verl.driver.data.schema import validate_row
 
 SENTENCE = "The harbour office recorded 1,204 arrivals and 37 delays in the spring season. "
@@ -261,8 +261,11 @@ def test_drop_solved_unsolvable_and_unmeasured(data, tmp_path, caplog):
 
     # an exact mix needs rows in every bin: without the unsolvable ones the first is empty, so none is kept
     options = DifficultyFilter(difficulty, drop_unsolvable=True, drop_unmeasured=True, bin_shares="0.25,0.25,0.25,0.25")
-    stats = prepare([inputs], str(tmp_path / "c"), phases=[100000], plot=False, difficulty=options)
-    assert stats.rows_written == 0 and stats.dropped == {"bin_share": 16, "unmeasured": 2, "unsolvable": 4}
+    with pytest.raises(
+        PrepareError, match=r"no usable rows .*\(22 read; dropped: bin_share 16, unsolvable 4, unmeasured 2\)"
+    ):
+        prepare([inputs], str(tmp_path / "c"), phases=[100000], plot=False, difficulty=options)
+    assert not (tmp_path / "c").exists()  # nothing written
     assert any("the bins [0, 0.25) are empty" in r.message for r in caplog.records)
 
 

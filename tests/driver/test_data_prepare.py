@@ -382,3 +382,20 @@ def test_rows_per_task_label_and_per_answer_type_in_each_phase(tmp_path):
     saved = json.loads((out / "stats.json").read_text())
     assert [p["tasks"] for p in saved["phase_stats"]] == [p.tasks for p in stats.phase_stats]
     assert [p["answer_types"] for p in saved["phase_stats"]] == [p.answer_types for p in stats.phase_stats]
+
+
+def test_no_usable_row_is_an_error_and_the_earlier_bins_stay(tmp_path):
+    """Every row bad (an empty file, a latin-1 file): nothing to train on is an error naming the inputs and
+    why the rows went, and the bins of an earlier run are not swapped for empty ones."""
+    good = tmp_path / "good.jsonl"
+    good.write_text(json.dumps({"context": "The sky is blue.", "question": "What colour?", "answer": "blue"}) + "\n")
+    out = tmp_path / "data"
+    prepare([str(good)], str(out), phases=[4096], plot=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    empty, latin = tmp_path / "empty.jsonl", tmp_path / "latin.jsonl"
+    empty.write_text("")
+    latin.write_bytes('{"context": "caf\xe9", "question": "q?", "answer": "a"}\n'.encode("latin-1"))
+    for bad in (empty, latin):
+        with pytest.raises(PrepareError, match=rf"no usable rows in {bad} \(\d+ read; dropped: .*\); nothing written"):
+            prepare([str(bad)], str(out), phases=[4096], plot=False)
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before

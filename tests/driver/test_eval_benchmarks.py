@@ -197,6 +197,12 @@ def test_missing_field_names_file_line_field_and_close_match(tmp_path):
             {"document": "d", "question": "q", "answer": "many", "task": "numeric"},
             "field 'answer'.*not a number",
         ),
+        # the training data's rules: never the text "5", "{}" or "nan"
+        ("mine", {"documents": [{"title": 5, "text": "t"}], "question": "q", "answer": "a"}, r"documents\[0\]\.title"),
+        ("mine", {"documents": [{"title": "t"}], "question": "q", "answer": "a"}, r"documents\[0\]\.text"),
+        ("mine", {"document": "d", "question": "q", "answer": {}}, "field 'answer' must be text or a finite number"),
+        ("mine", {"document": "d", "question": "q", "answer": float("nan")}, "got float 'nan'"),
+        ("mine", {"document": "d", "question": "q", "answers": ["a", float("inf")]}, "field 'answers' must be text"),
     ],
 )
 def test_bad_rows(tmp_path, bench, row, message):
@@ -240,6 +246,14 @@ def test_json_and_parquet_files_and_limit(tmp_path):
     assert from_parquet[0].source.endswith("2wikimqa.parquet row 1")
     _, limited = load_benchmarks(["docmath", "frames"], FIXTURES, LoadOptions(limit=1))
     assert [i.benchmark for i in limited] == ["docmath", "frames"]
+
+
+@pytest.mark.parametrize("content", [b"", b"PAR1 cut short", b'{"input": "q"}\n'])
+def test_unreadable_parquet_is_one_error_naming_the_file(tmp_path, content):
+    path = tmp_path / "qasper.parquet"
+    path.write_bytes(content)
+    with pytest.raises(BenchmarkFormatError, match=r"qasper\.parquet: not a readable parquet file"):
+        load_file(path, "qasper")
 
 
 def test_generic_gold_uses_the_training_gold_rules(tmp_path):

@@ -65,9 +65,22 @@ def test_latest_rows():
 def test_manifest_errors(tmp_path):
     with pytest.raises(StoreError, match="not an eval folder"):
         EvalFolder(tmp_path).read_manifest()
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(StoreError, match="not an eval folder"):  # a file given as the folder
+        EvalFolder(tmp_path / "a_file").read_manifest()
+    (tmp_path / "run.json").write_bytes(b'{"n": 1, "model": "caf\xe9"}')
+    with pytest.raises(StoreError, match=r"run\.json: not valid JSON"):  # latin-1 bytes, not a traceback
+        EvalFolder(tmp_path).read_manifest()
     (tmp_path / "run.json").write_text("[1]")
     with pytest.raises(StoreError, match="expected a JSON object"):
         EvalFolder(tmp_path).read_manifest()
+
+
+def test_a_complete_line_that_is_not_utf8_is_an_error_not_replacement_characters(tmp_path):
+    path = tmp_path / "items.jsonl"
+    path.write_bytes(b'{"id": "a", "k": 0}\n{"id": "caf\xe9", "k": 1}\n')
+    with pytest.raises(StoreError, match=r"items\.jsonl:2: not UTF-8 text"):
+        read_jsonl(path)
 
 
 def test_complete_last_row_missing_only_its_newline_is_kept(tmp_path):

@@ -86,6 +86,23 @@ def test_load_recipe_errors(tmp_path):
         load_recipe(bad)
 
 
+def test_a_key_given_twice_is_refused_not_silently_the_last(tmp_path):
+    twice = tmp_path / "twice.yaml"
+    twice.write_text(
+        "name: a\nmodel_path: /m\nphases:\n  - {name: p1, max_prompt_length: 8, max_response_length: 4}\n"
+        "phases:\n  - {name: p2, max_prompt_length: 8, max_response_length: 4}\n"
+    )
+    with pytest.raises(RecipeError, match=r"twice\.yaml: not valid YAML: key 'phases' given twice.*line 5"):
+        load_recipe(twice)
+    merged = tmp_path / "merged.yaml"  # a merge key that a mapping then overrides is YAML's own, not a duplicate
+    merged.write_text(
+        "base: &b {max_prompt_length: 8, max_response_length: 4}\nname: a\nmodel_path: /m\n"
+        "phases:\n  - {<<: *b, name: p1, max_response_length: 2}\n"
+    )
+    with pytest.raises(RecipeError, match=r"unknown key\(s\): base"):  # parsed as YAML; the recipe check follows
+        load_recipe(merged)
+
+
 # ----------------------------------------------------------------------------- curriculum additions (docs/curriculum.md)
 
 CURRICULUM = {

@@ -297,6 +297,12 @@ def test_state_file_written_by_hand_is_refused_with_the_reason(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["train_state.json"]  # no temporary file left
 
 
+def test_a_folder_in_place_of_the_state_file_is_one_line(tmp_path):
+    (tmp_path / "train_state.json").mkdir()
+    with pytest.raises(TrainError, match=r"train_state\.json cannot be read \(Is a directory\); fix or delete it"):
+        RunState.load(tmp_path / "train_state.json")
+
+
 def test_changed_source_data_is_prepared_again_only_before_training_started(workspace, tmp_path):
     from qwenlong_verl.driver.run.phase_data import ensure_prepared
 

@@ -418,10 +418,31 @@ def test_a_second_eval_on_the_same_folder_fails_at_once(tmp_path, capsys):
             code, text = run_main(capsys, eval_args(server.url, out, ["qasper"]))
             assert server.calls_snapshot() == []
         assert code == 1 and text.count("error:") == 1
-        assert f"another `qwenlong-verl eval` is running on {out} (pid {os.getpid()} holds" in text
+        assert f"another `qwenlong-verl eval or report` is running on {out} (pid {os.getpid()} holds" in text
         assert not (out / "run.json").exists()  # nothing of the folder touched
         code, text = run_main(capsys, eval_args(server.url, out, ["qasper"]))
         assert code == 0, text
+    before = (out / "report" / "README.md").read_text()
+    with EvalFolder(out).lock():  # a report is never built from a run still writing
+        code, text = run_main(capsys, ["report", str(out)])
+    assert code == 1 and text.count("error:") == 1 and "is running on" in text
+    assert (out / "report" / "README.md").read_text() == before
+    code, text = run_main(capsys, ["report", str(out)])
+    assert code == 0, text
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".eval.lock"]  # no other leftover
+    (out / "items.jsonl").unlink()  # damage: the report says what is missing instead of an empty table
+    code, text = run_main(capsys, ["report", str(out)])
+    assert code == 2 and text.count("error:") == 1 and "items.jsonl is missing" in text
+    code, text = run_main(capsys, ["report", str(out / "run.json")])  # a file, not a folder
+    assert code == 2 and text.count("error:") == 1 and "is not an eval folder" in text
+
+
+def test_a_sample_count_no_machine_could_hold_is_refused_before_anything_is_sent(tmp_path, capsys):
+    _, items = load_benchmarks(["qasper"], FIXTURES)
+    with ChatServer(Policy(items)) as server:
+        code, text = run_main(capsys, [*eval_args(server.url, tmp_path / "run", ["qasper"]), "--n", str(10**30)])
+        assert server.calls_snapshot() == []
+    assert code == 2 and text.count("error:") == 1 and "--n must be at most 4,096" in text
 
 
 def test_credentials_in_urls_are_never_written_nor_printed(tmp_path):

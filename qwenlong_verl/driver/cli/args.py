@@ -17,6 +17,7 @@ import dataclasses
 import functools
 import inspect
 import json
+import math
 import os
 import re
 import textwrap
@@ -150,12 +151,28 @@ def _ascii_int(text: str) -> int:
 _ascii_int.__name__ = "int"  # argparse names the type in its error: "invalid int value"
 
 
+def _ascii_float(text: str) -> float:
+    """A finite number in ASCII: ``float()`` alone would also take ``'nan'``, ``'inf'``, ``'1e999'`` or ``'١٢'``,
+    which no temperature or timeout means."""
+    if not re.fullmatch(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", text.strip()):
+        raise ValueError(text)
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return value
+
+
+_ascii_float.__name__ = "float"
+
+
 def _scalar(tp: Any) -> Callable[[str], Any]:
     if typing.get_origin(tp) is typing.Literal:
         return type(typing.get_args(tp)[0])
     if tp is int:
         return _ascii_int
-    if tp in (str, float, Path):
+    if tp is float:
+        return _ascii_float
+    if tp in (str, Path):
         return tp
     raise TypeError(f"no command-line form for a field of type {tp!r}; give it a Flag(parse=...)")
 

@@ -152,8 +152,12 @@ def run_report(args: ReportArgs) -> int:
             raise InputError(f"--compare is for eval folders; {args.dir} is a training output folder")
         return _training_report(args.dir)
     from qwenlong_verl.driver.eval.report import build_report
+    from qwenlong_verl.driver.eval.store import EvalFolder
 
-    rows, _, report_dir = build_report(args.dir, compare=args.compare)
+    folder = EvalFolder(args.dir)
+    folder.read_manifest()  # not an eval folder: one line, and no lock file is left in it
+    with folder.lock():  # never a report of a run still writing
+        rows, _, report_dir = build_report(args.dir, compare=args.compare)
     _print_summary(rows, report_dir)
     return 0
 

@@ -496,6 +496,12 @@ def prepare(
     if measured is not None:
         by_phase, report = pass_rates.apply_difficulty(by_phase, measured, difficulty)
 
+    if not any(by_phase.values()):  # before the swap: the bins of an earlier run stay
+        reasons = Counter(p.reason for p in problems) + Counter(report.dropped if report else {})
+        why = ", ".join(f"{reason} {count}" for reason, count in reasons.most_common(3)) or "no rows"
+        raise PrepareError(
+            f"no usable rows in {', '.join(map(str, inputs))} ({rows_read} read; dropped: {why}); nothing written"
+        )
     out = Path(output_dir)
     for path in sorted(out.glob("phase*.parquet")):
         if _is_own(path.name) and int(path.stem[5:]) > len(windows):

@@ -499,8 +499,9 @@ def _text(value: Any, where: tuple[str, int], field_name: str, what: str) -> str
     return value
 
 
-def _document(doc: Any, where: tuple[str, int], field_name: str) -> str | dict[str, str]:
-    """One item of ``documents``: non-empty text, or a ``{title, text}`` mapping (``content`` for ``text``)."""
+def document_item(doc: Any, where: tuple[str, int], field_name: str) -> str | dict[str, str]:
+    """One item of ``documents``: non-empty text, or a ``{title, text}`` mapping (``content`` for ``text``); a
+    :class:`RowError` otherwise (the eval's generic schema checks its documents with it too)."""
     if not isinstance(doc, Mapping):
         return _text(doc, where, field_name, "the document text, or a {title, text} object")
     text_key = "content" if "content" in doc and "text" not in doc else "text"
@@ -579,7 +580,7 @@ def _parse_raw_record(record: Mapping[str, Any], where: tuple[str, int], max_cha
             raise RowError(*where, key, "must be a list of texts or {title, text} objects", "bad_type")
         if not docs:
             raise RowError(*where, key, "empty: no document text", "empty")
-        items = [_document(_plain(d), where, f"{key}[{i}]") for i, d in enumerate(docs)]
+        items = [document_item(_plain(d), where, f"{key}[{i}]") for i, d in enumerate(docs)]
         texts = [item["text"] if isinstance(item, dict) else item for item in items]
     else:
         texts = [_text(value, where, key, "the document text")]

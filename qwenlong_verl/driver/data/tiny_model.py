@@ -72,8 +72,15 @@ def _answer_bias(model, tokenizer, strength: float) -> None:
         head[eos, 1], head[eos, 2] = STOP_BIAS, -2 * strength
 
 
+SEED_RANGE = (-(2**63), 2**64 - 1)
+"""The seeds torch's generator accepts."""
+
+
 def write_tiny_model(out: str | Path, seed: int = 0, answers: bool = False, spec: TinyModelSpec | None = None) -> Path:
     """Write the model folder ``out`` atomically (a temporary sibling renamed into place); returns ``out``."""
+    from qwenlong_verl.driver.data.schema import check_count
+
+    check_count("--seed", seed, SEED_RANGE[0], SEED_RANGE[1])  # torch's generator takes no other (an overflow)
     import torch
     from transformers import AutoTokenizer, GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 

@@ -37,7 +37,14 @@ from qwenlong_verl.driver.eval.scoring import (
     outcomes,
     summarize,
 )
-from qwenlong_verl.driver.eval.store import EvalFolder, latest_by_key, latest_generations, read_jsonl, write_json
+from qwenlong_verl.driver.eval.store import (
+    EvalFolder,
+    StoreError,
+    latest_by_key,
+    latest_generations,
+    read_jsonl,
+    write_json,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -388,6 +395,8 @@ def read_results(root: str | Path) -> FolderResults:
     """Read an eval folder's items, latest generations and scores into outcomes (nothing is written)."""
     folder = EvalFolder(root)
     manifest = folder.read_manifest()
+    if not folder.items.is_file():  # a manifest without items: a run killed before it recorded them, or damage
+        raise StoreError(f"{folder.items} is missing; rerun `qwenlong-verl eval` with the same arguments first")
     n = int(manifest["n"])
     items = [it for it in folder.iter_items() if it["benchmark"] in manifest.get("benchmarks", {})]
     generations = latest_generations(read_jsonl(folder.generations))

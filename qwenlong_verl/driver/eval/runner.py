@@ -19,6 +19,7 @@ from typing import Any, Literal, Protocol
 
 from qwenlong_verl.common.errors import InputError
 from qwenlong_verl.common.openai_client import redact
+from qwenlong_verl.driver.data.schema import check_count
 from qwenlong_verl.driver.eval.agents import AGENTS, FULL_CONTEXT
 from qwenlong_verl.driver.eval.benchmarks import EvalItem, LoadOptions, load_benchmarks
 from qwenlong_verl.driver.eval.generate import GenerationConfig, GenerationStats, pending_samples
@@ -37,6 +38,9 @@ from qwenlong_verl.driver.eval.truncate import FittedPrompt
 from qwenlong_verl.worker.agent.episode import DEFAULT_CHUNK_TOKENS, DEFAULT_MEMORY_TOKENS
 
 logger = logging.getLogger(__name__)
+
+MAX_SAMPLES = 4096
+"""The most samples per item: pass@k curves need a few hundred; every pending sample is a request held in memory."""
 
 MANIFEST_VERSION = 1
 
@@ -154,8 +158,7 @@ class EvalConfig:
             raise EvalConfigError("; ".join(problems))
         if self.length_edges is None:
             self.length_edges = list(AGENTS[self.agent].length_edges)
-        if self.n < 1:
-            raise EvalConfigError(f"--n must be >= 1, got {self.n}")
+        check_count("--n", self.n, 1, MAX_SAMPLES, error=EvalConfigError)
         if self.limit is not None and self.limit < 1:
             raise EvalConfigError(f"--limit must be >= 1, got {self.limit}")
         if self.max_input_tokens is not None and self.max_input_tokens < 1:

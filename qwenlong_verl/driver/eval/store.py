@@ -43,24 +43,26 @@ class StoreError(InputError):
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """All rows of a JSONL file; a torn last line (killed writer) is skipped, any other bad line raises."""
+    """All rows of a JSONL file; a torn last line (killed writer) is skipped, any other bad line raises (this
+    package wrote the file: a bad line in it is damage, not data to guess at)."""
     path = Path(path)
     if not path.exists():
         return []
     rows: list[dict[str, Any]] = []
     loads = json.loads
-    # errors="replace": a line torn inside a multi-byte character becomes invalid JSON, not a decode error.
-    with path.open(encoding="utf-8", errors="replace", newline="\n") as f:
+    with path.open("rb") as f:
         for number, raw in enumerate(f, start=1):
+            torn = not raw.endswith(b"\n")  # only the last line can lack its newline
             try:
-                row = loads(raw)
-            except json.JSONDecodeError as exc:
+                row = loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 if not raw.strip():
                     continue
-                if not raw.endswith("\n"):  # only the last line can lack its newline
+                if torn:  # cut inside a line, maybe inside a multi-byte character
                     logger.warning("%s: ignoring the torn last line %d (interrupted write)", path, number)
                     continue
-                raise StoreError(f"{path}:{number}: not valid JSON ({exc}); delete that line or the file") from exc
+                what = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "not valid JSON"
+                raise StoreError(f"{path}:{number}: {what} ({exc}); delete that line or the file") from None
             if not isinstance(row, dict):
                 raise StoreError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
             rows.append(row)
@@ -211,8 +213,9 @@ class EvalFolder:
         return self.root / "report"
 
     def lock(self) -> FolderLock:
-        """The folder's lock: a second ``eval`` on it fails at once, naming the holder's pid."""
-        return FolderLock(self.root, LOCK_FILE, "qwenlong-verl eval")
+        """The folder's lock: a second ``eval`` on it (or a ``report`` of it) fails at once, naming the holder's
+        pid."""
+        return FolderLock(self.root, LOCK_FILE, "qwenlong-verl eval or report")
 
     def exists(self) -> bool:
         return self.manifest.exists()
@@ -220,12 +223,14 @@ class EvalFolder:
     def read_manifest(self) -> dict[str, Any]:
         try:
             value = json.loads(self.manifest.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, NotADirectoryError):
             raise StoreError(
                 f"{self.root} is not an eval folder (no run.json); run `qwenlong-verl eval` first"
-            ) from exc
-        except json.JSONDecodeError as exc:
-            raise StoreError(f"{self.manifest}: not valid JSON ({exc})") from exc
+            ) from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise StoreError(f"{self.manifest}: not valid JSON ({exc})") from None
+        except OSError as exc:
+            raise StoreError(f"cannot read {self.manifest}: {exc.strerror or exc}") from None
         if not isinstance(value, dict):
             raise StoreError(f"{self.manifest}: expected a JSON object")
         if not isinstance(value.get("n"), int) or value["n"] < 1:

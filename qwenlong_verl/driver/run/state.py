@@ -72,6 +72,8 @@ class RunState:
                 f"{path} is not valid JSON ({exc}); it is only ever replaced atomically, so it was "
                 f"edited by hand: {_FIX}"
             ) from None
+        except OSError as exc:  # a folder in its place, no permission
+            raise TrainError(f"{path} cannot be read ({exc.strerror}); {_FIX}") from None
         cls._check_shape(path, data)
         state = cls(path, data)
         state._check_outputs(relied_on)

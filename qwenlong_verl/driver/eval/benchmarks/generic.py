@@ -14,25 +14,38 @@ from collections.abc import Mapping
 from typing import Any
 
 from qwenlong_verl.common.tasks import CHOICE, NUMERIC, QA, TaskFieldError, resolve_task
+from qwenlong_verl.driver.data.schema import RowError, document_item, is_gold_value
 from qwenlong_verl.driver.data.template import join_documents
 from qwenlong_verl.driver.eval.benchmarks.item import EvalItem
 from qwenlong_verl.driver.eval.benchmarks.rows import BenchmarkSpec, RowContext, gold_text, native_id
 
 
-def _document(row: Mapping[str, Any]) -> str | None:
-    """The text of ``documents`` (texts or ``{title, text}`` objects, as ``prepare`` joins them), ``document`` or
-    ``context`` (a string or a list of strings); None when there is none."""
+def _document(row: Mapping[str, Any], ctx: RowContext) -> str | None:
+    """The text of ``documents`` (texts or ``{title, text}`` objects, checked and joined as ``prepare`` does),
+    ``document`` or ``context`` (a string or a list of strings); None when there is none."""
     docs = row.get("documents")
     if isinstance(docs, list) and docs and all(isinstance(d, (str, Mapping)) for d in docs):
-        return join_documents(docs)
+        try:  # a title of 5 or an object without text is an error, as in training data, not the text "5"
+            where = (str(ctx.path), ctx.line)
+            return join_documents([document_item(d, where, f"documents[{i}]") for i, d in enumerate(docs)])
+        except RowError as exc:
+            raise ctx.error(f"field {exc.field!r}: {exc.detail}") from None
     document = row.get("document", row.get("context"))
     if isinstance(document, list) and all(isinstance(d, str) for d in document):
         document = "\n".join(document)
     return document if isinstance(document, str) else None
 
 
+def _gold(value: Any, ctx: RowContext, name: str) -> str:
+    """A gold of the training data rules: text or a finite number (not an object, NaN, Infinity or a boolean)."""
+    if not is_gold_value(value):
+        shown = "null" if value is None else f"{type(value).__name__} {str(value)[:40]!r}"
+        raise ctx.error(f"field {name!r} must be text or a finite number (the gold answer), got {shown}")
+    return gold_text(value, ctx, name)
+
+
 def _generic(row: Mapping[str, Any], ctx: RowContext) -> EvalItem:
-    document = _document(row)
+    document = _document(row, ctx)
     if not document or not document.strip():
         raise ctx.error(
             "missing field 'documents' (or 'document' / 'context'): texts or {title, text} objects",
@@ -40,9 +53,9 @@ def _generic(row: Mapping[str, Any], ctx: RowContext) -> EvalItem:
         )
     question = ctx.field(row, "question")
     if row.get("answer") is not None:
-        answers = [gold_text(row["answer"], ctx, "answer")]
+        answers = [_gold(row["answer"], ctx, "answer")]
     else:
-        answers = [gold_text(a, ctx, "answers") for a in ctx.field(row, "answers", (list,)) if a is not None]
+        answers = [_gold(a, ctx, "answers") for a in ctx.field(row, "answers", (list,)) if a is not None]
         if not answers:
             raise ctx.error("field 'answers' is empty")
     choices = row.get("choices")

@@ -40,9 +40,14 @@ def read_rows(path: Path) -> Iterator[tuple[int, str, Any]]:
                 raise BenchmarkFormatError(f"{path} row {number}: field {problem[0]!r}: {problem[1]}")
             yield number, "row", row
     elif suffix == ".parquet":
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        for number, row in enumerate(pq.read_table(path).to_pylist(), start=1):
+        try:
+            rows = pq.read_table(path).to_pylist()
+        except (pa.ArrowException, OSError) as exc:  # 0 bytes, cut short, not parquet at all
+            raise BenchmarkFormatError(f"{path}: not a readable parquet file ({str(exc)[:200]})") from None
+        for number, row in enumerate(rows, start=1):
             yield number, "row", row
     else:
         raise BenchmarkFormatError(f"{path}: unsupported file type; use {', '.join(SUPPORTED_SUFFIXES)}")
