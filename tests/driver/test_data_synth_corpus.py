@@ -406,11 +406,12 @@ def test_prepare_keeps_a_corpus_row_for_the_memory_phase_and_counts_it_exactly(t
     assert row["extra_info"]["input_tokens"] == count_prompt_tokens(row["prompt"], load_tokenizer())  # exactly
     assert abs(row["extra_info"]["input_tokens"] - record["approx_tokens"]) <= 0.015 * record["approx_tokens"]
     check_memory_row(row, record)
-    # the same row is too long for a memory window below it: dropped as too long, as before
-    from qwenlong_verl.driver.data.prepare import prepare
+    # the same row is too long for a memory window below it: dropped as too long, and with nothing left to
+    # train on, that is an error naming why
+    from qwenlong_verl.driver.data.prepare import PrepareError, prepare
 
-    stats = prepare([str(tmp_path / "corpus.jsonl")], str(tmp_path / "short"), phases=[20_000, 60_000], plot=False)
-    assert stats.dropped == {"too_long": 1}
+    with pytest.raises(PrepareError, match=r"\(1 read; dropped: too_long 1\); nothing written"):
+        prepare([str(tmp_path / "corpus.jsonl")], str(tmp_path / "short"), phases=[20_000, 60_000], plot=False)
 
 
 def test_long_counts_in_pieces_equal_whole_counts_or_fall_back(tmp_path):
