@@ -317,15 +317,18 @@ import json, re, resource, sys, time
 from pathlib import Path
 from qwenlong_verl.driver.data.prepare import prepare
 from qwenlong_verl.driver.data.tokenizer import load_tokenizer
-load_tokenizer("builtin")  # transformers' import is not what is measured
+def peak_kb():
+    # this process's own peak: ru_maxrss keeps the forking parent's RSS across exec (pytest with veRL loaded: 600 MB)
+    status = Path("/proc/self/status")
+    peak = re.search(r"VmHWM:\\s*(\\d+) kB", status.read_text()) if status.exists() else None
+    return int(peak.group(1)) if peak else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+load_tokenizer("builtin")  # transformers' and torch's imports are not what is measured
+before = peak_kb()
 start = time.perf_counter()
 stats = prepare([sys.argv[1]], sys.argv[2], phases=[20000, 60000], plot=False)
 seconds = time.perf_counter() - start
-# this process's own peak: ru_maxrss keeps the forking parent's RSS across exec (pytest with veRL loaded: 600 MB)
-status = Path("/proc/self/status")
-peak = re.search(r"VmHWM:\\s*(\\d+) kB", status.read_text()) if status.exists() else None
-peak_kb = int(peak.group(1)) if peak else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"seconds": seconds, "dropped": stats.dropped, "written": stats.rows_written, "peak_mb": peak_kb / 1024}))
+growth_mb = (peak_kb() - before) / 1024
+print(json.dumps({"seconds": seconds, "dropped": stats.dropped, "written": stats.rows_written, "growth_mb": growth_mb}))
 """
 
 
@@ -346,8 +349,10 @@ def test_a_50mb_document_is_dropped_before_tokenising(tmp_path):
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.splitlines()[-1])
     assert result["dropped"] == {"too_long": 1} and result["written"] == 1
-    assert result["seconds"] < 5, result  # measured 0.5 s on 2 shared cores
-    assert result["peak_mb"] < 500, result  # of which ~340 MB is transformers and torch
+    # Bounds an order of magnitude away from both sides: measured 0.5 s and ~105 MB over the imports on 2 shared
+    # cores; tokenising the document whole took 156 s and 11 GB. Speed itself is the benchmarks' business.
+    assert result["seconds"] < 60, result
+    assert result["growth_mb"] < 1500, result
 
 
 def test_rows_per_task_label_and_per_answer_type_in_each_phase(tmp_path):
