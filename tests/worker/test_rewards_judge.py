@@ -199,7 +199,7 @@ async def test_budget_bounds_the_whole_judgement(server):
         judge_budget_s=1.0,
     )
     assert result["judge_error"] == "budget" and result["score"] == 0.0
-    assert time.perf_counter() - start < 1.6
+    assert time.perf_counter() - start < 2.5  # without the budget: ten 0.5 s hangs, 5 s
 
 
 async def test_connection_refused():
