@@ -199,25 +199,13 @@ def atomic_folder(path: str | os.PathLike, keep: Callable[[str], bool] | None = 
     target = Path(path)
     if target.exists() and not target.is_dir():
         raise OutputError(f"cannot write the folder {path}: a file of that name is in the way; name a folder")
-    with _held(_folder_lock(target), path):
+    with _folder_lock(target):
         yield from _swap_in(target, keep)
 
 
 def _folder_lock(target: Path) -> FolderLock:
     """The lock of writers of the folder ``target`` (a hidden file beside it, removed on release)."""
     return FolderLock(target.parent, f".{target.name}.lock", f"writer of {target.name}/", transient=True)
-
-
-@contextlib.contextmanager
-def _held(lock: FolderLock, path: str | os.PathLike) -> Iterator[None]:
-    try:
-        lock.__enter__()
-    except OSError as exc:
-        raise _cannot(path, exc) from None
-    try:
-        yield
-    finally:
-        lock.__exit__()
 
 
 def _swap_in(target: Path, keep: Callable[[str], bool] | None) -> Iterator[Path]:
@@ -277,7 +265,7 @@ def recover_folder(path: str | os.PathLike) -> None:
     arrived, a stale old one is deleted if it did, and a half-written new one is deleted either way. Under the
     writers' lock, so a live writer's half-written folder is never taken for a leftover."""
     target = Path(path)
-    with _held(_folder_lock(target), target):
+    with _folder_lock(target):
         _recover(target)
 
 

@@ -56,7 +56,13 @@ class FolderLock:
         except OSError as exc:  # a file where the folder goes, or above it
             raise InputError(f"cannot use {self.folder} as a folder ({exc.strerror}); name a folder") from None
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by children (PEP 446)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by children (PEP 446)
+            except OSError as exc:  # no write permission, or a folder of the lock file's name
+                raise InputError(
+                    f"cannot create the lock file {self.path} ({exc.strerror}); fix the folder's permissions or "
+                    "choose another folder"
+                ) from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from qwenlong_verl.common.errors import RunFailed
+from qwenlong_verl.common.errors import InputError, RunFailed
 from qwenlong_verl.common.lock import FolderLock, FolderLocked
 
 HOLD = (
@@ -63,3 +63,22 @@ def test_a_file_where_the_folder_goes_is_an_input_error(tmp_path, folder):
         with FolderLock(tmp_path / folder, ".x.lock", "x"):
             pass
     assert (tmp_path / "a_file").read_text() == "the user's file\n"
+
+
+def test_a_lock_file_that_cannot_be_created_is_an_input_error(tmp_path):
+    """A folder of the lock file's name (or no write permission): one line naming the lock file, no traceback."""
+    (tmp_path / ".x.lock").mkdir()
+    with pytest.raises(InputError, match=r"cannot create the lock file .*\.x\.lock \(Is a directory\)"):
+        with FolderLock(tmp_path, ".x.lock", "x"):
+            pass
+    assert (tmp_path / ".x.lock").is_dir()
+
+
+def test_atomic_folder_names_a_lock_it_cannot_create(tmp_path):
+    from qwenlong_verl.common.files import atomic_folder
+
+    (tmp_path / ".out.lock").mkdir()
+    with pytest.raises(InputError, match=r"cannot create the lock file .*\.out\.lock"):
+        with atomic_folder(tmp_path / "out"):
+            pass
+    assert not (tmp_path / "out").exists()
