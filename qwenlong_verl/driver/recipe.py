@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import re
 import types
 import typing
@@ -796,9 +797,11 @@ MAX_RECIPE_BYTES = 1 << 20
 """A recipe is a page of YAML; anything larger is the wrong file (checked before it is read)."""
 
 
+@functools.cache
 def _unique_keys_loader():
     """``yaml.SafeLoader`` that refuses a key given twice in one mapping: YAML would keep the last one silently,
-    so a recipe with two ``phases:`` would train on whichever came second."""
+    so a recipe with two ``phases:`` would train on whichever came second. Built once, on first use, so that
+    importing this module does not import yaml."""
     import yaml
 
     class UniqueKeyLoader(yaml.SafeLoader):
