@@ -18,6 +18,8 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from support.local_server import LocalServer
+
 
 @dataclass
 class Call:
@@ -55,20 +57,17 @@ def parse_request_id(value: str) -> tuple[str, int, int]:
     return item_id, int(parts[-3]), int(parts[-2])
 
 
-class ChatServer:
+class ChatServer(LocalServer):
     """``with ChatServer(respond) as server: server.url`` -> ``http://127.0.0.1:PORT/v1``."""
 
+    thread_name = "eval-test-server"
+
     def __init__(self, respond: Callable[[Call], Reply], model: str = "policy", max_lifetime_s: float = 120.0):
+        super().__init__(max_lifetime_s)
         self.respond = respond
         self.model = model
-        self.max_lifetime_s = max_lifetime_s
         self.calls: list[Call] = []
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self.port = 0
         self.in_flight = 0
         self.max_in_flight = 0
 
@@ -123,41 +122,6 @@ class ChatServer:
             }
         )
 
-    async def _serve(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/chat/completions", self._chat)
-        runner = web.AppRunner(app, shutdown_timeout=0.5)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-        self._stop = asyncio.Event()
-        self._ready.set()
-        try:
-            await asyncio.wait_for(self._stop.wait(), timeout=self.max_lifetime_s)
-        except asyncio.TimeoutError:
-            pass  # bounded: a forgotten server stops by itself
-        finally:
-            await runner.cleanup()
-
-    def __enter__(self) -> ChatServer:
-        def main() -> None:
-            self._loop = asyncio.new_event_loop()
-            self._loop.run_until_complete(self._serve())
-            self._loop.close()
-
-        self._thread = threading.Thread(target=main, name="eval-test-server", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("test server did not start")
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
-            try:
-                self._loop.call_soon_threadsafe(self._stop.set)
-            except RuntimeError:
-                pass
-        if self._thread is not None:
-            self._thread.join(10)

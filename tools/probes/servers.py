@@ -11,10 +11,10 @@ import asyncio
 import contextlib
 import json
 import socket
-import threading
 from collections.abc import Callable
 
 from aiohttp import web
+from support.local_server import LocalServer
 
 MODEL = "policy"
 ANSWER = "The document says so. Therefore, the answer is Yville."
@@ -71,9 +71,12 @@ REPLIES: dict[str, Callable[[str], web.Response]] = {
 """The reply to a chat request, by fault; ``text`` is what a well-behaved server would have said."""
 
 
-class FakeServer:
+class FakeServer(LocalServer):
     """``with FakeServer("http_500") as s: s.url`` -> ``http://127.0.0.1:PORT/v1``; ``s.calls`` counts chat
     requests. ``userinfo`` puts ``user:password@`` into :attr:`url`."""
+
+    shutdown_timeout_s = 0.2
+    client_max_size = 512 * 2**20
 
     def __init__(
         self,
@@ -85,17 +88,13 @@ class FakeServer:
     ):
         if fault not in REPLIES and fault != "hang":
             raise ValueError(f"unknown fault {fault!r}")
+        super().__init__(max_lifetime_s)
+        self.thread_name = f"probe-server-{fault}"
         self.fault = fault
         self.userinfo = userinfo
-        self.max_lifetime_s = max_lifetime_s
         self.hang_s = hang_s
         self.text = text
         self.calls = 0
-        self.port = 0
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -122,44 +121,9 @@ class FakeServer:
             return _error(503)
         return REPLIES[self.fault](self.text)
 
-    async def _serve(self) -> None:
-        app = web.Application(client_max_size=512 * 2**20)
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/chat/completions", self._chat)
-        runner = web.AppRunner(app, shutdown_timeout=0.2)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-        self._stop = asyncio.Event()
-        self._ready.set()
-        try:
-            await asyncio.wait_for(self._stop.wait(), timeout=self.max_lifetime_s)
-        except asyncio.TimeoutError:
-            pass
-        finally:
-            await runner.cleanup()
-
-    def __enter__(self) -> FakeServer:
-        def main() -> None:
-            self._loop = asyncio.new_event_loop()
-            self._loop.run_until_complete(self._serve())
-            self._loop.close()
-
-        self._thread = threading.Thread(target=main, name=f"probe-server-{self.fault}", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("probe server did not start")
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
-            try:
-                self._loop.call_soon_threadsafe(self._stop.set)
-            except RuntimeError:
-                pass
-        if self._thread is not None:
-            self._thread.join(5)
 
 
 def closed_port() -> int:
