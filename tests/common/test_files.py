@@ -307,7 +307,7 @@ PREPARE = textwrap.dedent(
     load_tokenizer("builtin")  # the slow imports first: the kill is meant for the writing
     print("ready", flush=True)
     while True:
-        prepare([source], out, phases=[600, 4000], workers=1)
+        prepare([source], out, "builtin", phases=[600, 4000], workers=1)
     """
 )
 
@@ -350,7 +350,7 @@ def test_prepare_killed_mid_write_leaves_the_previous_output_or_the_new_one(tmp_
     out.mkdir()
     source = _prepare_inputs(out)
     raw = source.read_bytes()
-    prepare([str(source)], str(out), phases=[400, 1000, 4000], workers=1)
+    prepare([str(source)], str(out), "builtin", phases=[400, 1000, 4000], workers=1)
     # killed at a random moment after its first new bin is on disk: inside the write, or just after the swap
     child = start(PREPARE, str(source), str(out))
     deadline = time.monotonic() + 60
@@ -364,7 +364,7 @@ def test_prepare_killed_mid_write_leaves_the_previous_output_or_the_new_one(tmp_
     assert _prepared_whole(out) in {(400, 1000, 4000), (600, 4000)}  # the previous output or the new one
     assert (out / "raw.jsonl").read_bytes() == raw  # the input beside the output survives the swap
     # the next run cleans up and writes the new output whole; the input stays beside it
-    prepare([str(source)], str(out), phases=[600, 4000], workers=1)
+    prepare([str(source)], str(out), "builtin", phases=[600, 4000], workers=1)
     assert _prepared_whole(out) == (600, 4000)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
     assert sorted(p.name for p in out.iterdir()) == [
@@ -384,13 +384,13 @@ def test_prepare_and_sft_data_refuse_to_overwrite_their_input(tmp_path):
     out = tmp_path / "data"
     out.mkdir()
     source = _prepare_inputs(out)
-    prepare([str(source)], str(out), phases=[600, 4000], workers=1, plot=False)
+    prepare([str(source)], str(out), "builtin", phases=[600, 4000], workers=1, plot=False)
     bin1 = out / "phase1.parquet"
     before = bin1.read_bytes()
     with pytest.raises(PrepareError, match="is also an input"):
-        prepare([str(bin1)], str(out), phases=[600, 4000], workers=1, plot=False)
+        prepare([str(bin1)], str(out), "builtin", phases=[600, 4000], workers=1, plot=False)
     with pytest.raises(PrepareError, match="is a file"):
-        prepare([str(source)], str(source), phases=[600, 4000], workers=1, plot=False)
+        prepare([str(source)], str(source), "builtin", phases=[600, 4000], workers=1, plot=False)
     with pytest.raises(SftDataError, match="is also an input"):
         convert([str(bin1)], str(bin1))
     assert bin1.read_bytes() == before

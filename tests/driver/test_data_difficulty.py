@@ -214,7 +214,7 @@ def rows_of(stats) -> list[dict]:
 def test_rows_get_pass_rates_and_the_report_counts_bins(data, tmp_path):
     _root, inputs, difficulty = data
     stats = prepare(
-        [inputs], str(tmp_path / "out"), phases=[100000], plot=False, difficulty=DifficultyFilter(difficulty)
+        [inputs], str(tmp_path / "out"), "builtin", phases=[100000], plot=False, difficulty=DifficultyFilter(difficulty)
     )
     rows = rows_of(stats)
     assert stats.rows_written == 22 and len(rows) == 22  # nothing dropped without a drop option
@@ -248,7 +248,7 @@ def test_rows_get_pass_rates_and_the_report_counts_bins(data, tmp_path):
 def test_drop_solved_unsolvable_and_unmeasured(data, tmp_path, caplog):
     _root, inputs, difficulty = data
     options = DifficultyFilter(difficulty, drop_solved=True, drop_unsolvable=True)
-    stats = prepare([inputs], str(tmp_path / "a"), phases=[100000], plot=False, difficulty=options)
+    stats = prepare([inputs], str(tmp_path / "a"), "builtin", phases=[100000], plot=False, difficulty=options)
     kept = {row["extra_info"]["source_id"] for row in rows_of(stats)}
     assert kept == {f"r{i:02d}" for i in range(20) if correct_of(i) not in (0, N)} | {"r20", "r21"}
     assert stats.dropped == {"solved": 4, "unsolvable": 4} and stats.rows_written == 14
@@ -256,7 +256,7 @@ def test_drop_solved_unsolvable_and_unmeasured(data, tmp_path, caplog):
     assert phase.bins_before == [4, 4, 4, 8] and phase.bins_after == [0, 4, 4, 4]
 
     options = DifficultyFilter(difficulty, drop_unmeasured=True)
-    stats = prepare([inputs], str(tmp_path / "b"), phases=[100000], plot=False, difficulty=options)
+    stats = prepare([inputs], str(tmp_path / "b"), "builtin", phases=[100000], plot=False, difficulty=options)
     assert stats.dropped == {"unmeasured": 2} and stats.rows_written == 20
 
     # an exact mix needs rows in every bin: without the unsolvable ones the first is empty, so none is kept
@@ -264,7 +264,7 @@ def test_drop_solved_unsolvable_and_unmeasured(data, tmp_path, caplog):
     with pytest.raises(
         PrepareError, match=r"no usable rows .*\(22 read; dropped: bin_share 16, unsolvable 4, unmeasured 2\)"
     ):
-        prepare([inputs], str(tmp_path / "c"), phases=[100000], plot=False, difficulty=options)
+        prepare([inputs], str(tmp_path / "c"), "builtin", phases=[100000], plot=False, difficulty=options)
     assert not (tmp_path / "c").exists()  # nothing written
     assert any("the bins [0, 0.25) are empty" in r.message for r in caplog.records)
 
@@ -272,14 +272,14 @@ def test_drop_solved_unsolvable_and_unmeasured(data, tmp_path, caplog):
 def test_bin_shares_balance_each_phase_with_a_seeded_choice(data, tmp_path):
     _root, inputs, difficulty = data
     # two phase windows: per-phase balance, and the report per phase and in all
-    edges = prepare([inputs], str(tmp_path / "plain"), phases=[100000], plot=False)
+    edges = prepare([inputs], str(tmp_path / "plain"), "builtin", phases=[100000], plot=False)
     lengths = sorted(r["extra_info"]["input_tokens"] for r in rows_of(edges))
     split = lengths[len(lengths) // 2]
     phases = [split, lengths[-1]]
 
     def run(name: str, seed: int):
         options = DifficultyFilter(difficulty, drop_unsolvable=True, bin_shares="0,0.5,0.5,0.5", seed=seed)
-        stats = prepare([inputs], str(tmp_path / name), phases=phases, plot=False, difficulty=options)
+        stats = prepare([inputs], str(tmp_path / name), "builtin", phases=phases, plot=False, difficulty=options)
         return stats, {r["extra_info"]["source_id"] for r in rows_of(stats)}
 
     stats, kept = run("s0", 0)
@@ -317,7 +317,12 @@ def test_a_bad_line_is_counted_and_a_foreign_file_refused(data, tmp_path):
     with_bad = tmp_path / "with_bad.jsonl"
     with_bad.write_text(open(difficulty).read() + '{"key": "r21", "samples": 4, "correct": 9}\n')
     stats = prepare(
-        [inputs], str(tmp_path / "a"), phases=[100000], plot=False, difficulty=DifficultyFilter(str(with_bad))
+        [inputs],
+        str(tmp_path / "a"),
+        "builtin",
+        phases=[100000],
+        plot=False,
+        difficulty=DifficultyFilter(str(with_bad)),
     )
     assert stats.difficulty.bad_lines == 1 and "line 23: field 'correct'" in stats.difficulty.bad_examples[0]
     assert "Skipped lines of the difficulty file" in (tmp_path / "a" / "difficulty.md").read_text()
@@ -325,15 +330,28 @@ def test_a_bad_line_is_counted_and_a_foreign_file_refused(data, tmp_path):
     foreign = tmp_path / "foreign.jsonl"
     write_difficulty(foreign, [Measurement("x1", 4, 1), Measurement("x2", 4, 2)])
     with pytest.raises(DifficultyFileError, match="none of its 2 keys is the extra_info.source_id of an input row"):
-        prepare([inputs], str(tmp_path / "b"), phases=[100000], plot=False, difficulty=DifficultyFilter(str(foreign)))
+        prepare(
+            [inputs],
+            str(tmp_path / "b"),
+            "builtin",
+            phases=[100000],
+            plot=False,
+            difficulty=DifficultyFilter(str(foreign)),
+        )
     assert not (tmp_path / "b").exists()
     with pytest.raises(InputError, match="not found"):
-        prepare([inputs], str(tmp_path / "c"), plot=False, difficulty=DifficultyFilter(str(root / "missing.jsonl")))
+        prepare(
+            [inputs],
+            str(tmp_path / "c"),
+            "builtin",
+            plot=False,
+            difficulty=DifficultyFilter(str(root / "missing.jsonl")),
+        )
 
 
 def test_without_a_difficulty_file_rows_and_schema_do_not_change(data, tmp_path):
     _root, inputs, _difficulty = data
-    stats = prepare([inputs], str(tmp_path / "out"), phases=[100000], plot=False)
+    stats = prepare([inputs], str(tmp_path / "out"), "builtin", phases=[100000], plot=False)
     names = pq.read_schema(stats.phase_files[0]).field("extra_info").type
     assert "pass_rate" not in [names.field(i).name for i in range(names.num_fields)]
     assert stats.difficulty is None and not (tmp_path / "out" / "difficulty.md").exists()

@@ -86,7 +86,9 @@ def test_rows_phases_lengths_and_problems(inputs, tmp_path):
 
     out = tmp_path / "out"
     seen_progress = []
-    stats = prepare(inputs, str(out), phases=PHASES, workers=1, progress=lambda d, t: seen_progress.append((d, t)))
+    stats = prepare(
+        inputs, str(out), "builtin", phases=PHASES, workers=1, progress=lambda d, t: seen_progress.append((d, t))
+    )
 
     assert stats.rows_read == 12 and stats.rows_written == 6
     assert stats.dropped == {
@@ -110,7 +112,7 @@ def test_rows_phases_lengths_and_problems(inputs, tmp_path):
     assert f"longer than the last phase window {PHASES[-1]}" in too_long.message
     assert seen_progress[-1] == (7, 7)  # every row that passed validation was counted, the too-long one too
 
-    tok = load_tokenizer()
+    tok = load_tokenizer("builtin")
     by_index = {}
     for phase_stats, low, high in zip(stats.phase_stats, [0, *PHASES[:-1]], PHASES, strict=True):
         rows = read_rows(out / phase_stats.file)
@@ -145,8 +147,8 @@ def test_rows_phases_lengths_and_problems(inputs, tmp_path):
 
 
 def test_indices_are_input_positions_and_do_not_move_with_phases(inputs, tmp_path):
-    first = prepare(inputs, str(tmp_path / "a"), phases=PHASES, workers=1, plot=False)
-    second = prepare(inputs, str(tmp_path / "b"), phases=[13000], workers=1, plot=False)
+    first = prepare(inputs, str(tmp_path / "a"), "builtin", phases=PHASES, workers=1, plot=False)
+    second = prepare(inputs, str(tmp_path / "b"), "builtin", phases=[13000], workers=1, plot=False)
 
     def ids(stats):
         return {r["extra_info"]["source_id"]: r["extra_info"]["index"] for f in stats.phase_files for r in read_rows(f)}
@@ -159,8 +161,8 @@ def test_indices_are_input_positions_and_do_not_move_with_phases(inputs, tmp_pat
 
 @pytest.mark.slow
 def test_deterministic_bytes_in_process_and_with_a_process_pool(inputs, tmp_path):
-    one = prepare(inputs, str(tmp_path / "one"), phases=PHASES, workers=1, batch_size=2)
-    two = prepare(inputs, str(tmp_path / "two"), phases=PHASES, workers=2, batch_size=2)
+    one = prepare(inputs, str(tmp_path / "one"), "builtin", phases=PHASES, workers=1, batch_size=2)
+    two = prepare(inputs, str(tmp_path / "two"), "builtin", phases=PHASES, workers=2, batch_size=2)
     names = ["phase1.parquet", "phase2.parquet", "phase3.parquet", "stats.json", "lengths.png"]
     for name in names:
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
@@ -169,7 +171,7 @@ def test_deterministic_bytes_in_process_and_with_a_process_pool(inputs, tmp_path
 
 def test_strict_fails_naming_rows_and_writes_nothing(inputs, tmp_path):
     with pytest.raises(BadRowsError) as err:
-        prepare(inputs, str(tmp_path / "strict"), phases=PHASES, strict=True, workers=1)
+        prepare(inputs, str(tmp_path / "strict"), "builtin", phases=PHASES, strict=True, workers=1)
     message = str(err.value)
     assert message.startswith("6 bad row(s) (strict mode, nothing written)")
     assert "raw.jsonl row 4: field 'answer'" in message and "raw.jsonl row 10: field 'question': missing" in message
@@ -179,9 +181,9 @@ def test_strict_fails_naming_rows_and_writes_nothing(inputs, tmp_path):
 
 def test_fewer_phases_remove_stale_phase_files(inputs, tmp_path):
     out = tmp_path / "out"
-    prepare(inputs, str(out), phases=PHASES, workers=1, plot=False)
+    prepare(inputs, str(out), "builtin", phases=PHASES, workers=1, plot=False)
     assert (out / "phase3.parquet").exists()
-    stats = prepare(inputs, str(out), phases=[1200, 2500], workers=1, plot=False)
+    stats = prepare(inputs, str(out), "builtin", phases=[1200, 2500], workers=1, plot=False)
     assert sorted(p.name for p in out.glob("phase*.parquet")) == ["phase1.parquet", "phase2.parquet"]
     assert stats.histogram is None and not (out / "lengths.png").exists()
 
@@ -235,16 +237,16 @@ def test_argument_errors(tmp_path, inputs):
     assert parse_phases("20k, 60K") == [20000, 60000] and parse_phases([1, 2]) == [1, 2]
     assert [phase_of(t, [10, 20]) for t in (1, 10, 11, 20, 21)] == [1, 1, 2, 2, None]
     with pytest.raises(PrepareError, match="not found: .*absent.jsonl"):
-        prepare([str(tmp_path / "absent.jsonl")], str(tmp_path / "o"))
+        prepare([str(tmp_path / "absent.jsonl")], str(tmp_path / "o"), "builtin")
     odd = tmp_path / "data.csv"
     odd.write_text("a,b\n")
     with pytest.raises(PrepareError, match="unsupported input format '.csv'"):
-        prepare([str(odd)], str(tmp_path / "o"), workers=1)
+        prepare([str(odd)], str(tmp_path / "o"), "builtin", workers=1)
     with pytest.raises(PrepareError, match="at least one input"):
-        prepare([], str(tmp_path / "o"))
+        prepare([], str(tmp_path / "o"), "builtin")
     for workers in (0, -3, 1.5):
         with pytest.raises(PrepareError, match=f"--workers must be .*, got {workers}"):
-            prepare(inputs, str(tmp_path / "o"), workers=workers)
+            prepare(inputs, str(tmp_path / "o"), "builtin", workers=workers)
     assert parse_phases("1.5k") == [1500] and not (tmp_path / "o").exists()
 
 
@@ -290,7 +292,7 @@ def test_bad_bytes_and_wrong_types_are_counted_rows_never_a_traceback(tmp_path):
     ]
     path = tmp_path / "mixed.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    stats = prepare([str(path)], str(tmp_path / "o"), phases=[2000], plot=False)
+    stats = prepare([str(path)], str(tmp_path / "o"), "builtin", phases=[2000], plot=False)
     assert (stats.rows_read, stats.rows_written) == (8, 2)
     assert stats.dropped == {"bad_type": 3, "missing": 1, "not_text": 1, "not_utf8": 1}
     assert [(p.row, p.field) for p in stats.problems] == [
@@ -304,11 +306,11 @@ def test_bad_bytes_and_wrong_types_are_counted_rows_never_a_traceback(tmp_path):
     prompts = [r["prompt"][0]["content"] for r in read_rows(stats.phase_files[0])]
     assert not any("None" in p for p in prompts)
     with pytest.raises(BadRowsError, match=r"6 bad row\(s\).*\n.*mixed.jsonl row 2: field '<line>': not UTF-8"):
-        prepare([str(path)], str(tmp_path / "s"), phases=[2000], plot=False, strict=True)
+        prepare([str(path)], str(tmp_path / "s"), "builtin", phases=[2000], plot=False, strict=True)
     wide = tmp_path / "wide.jsonl"
     wide.write_bytes(b"\n".join(lines[:1] + lines[-1:]).decode("utf-8-sig").encode("utf-16"))
     with pytest.raises(PrepareError, match=r"wide.jsonl: the file is UTF-16-LE, not UTF-8") as err:
-        prepare([str(wide)], str(tmp_path / "w"), phases=[2000], plot=False)
+        prepare([str(wide)], str(tmp_path / "w"), "builtin", phases=[2000], plot=False)
     assert "\n" not in str(err.value) and not (tmp_path / "w").exists()
 
 
@@ -325,7 +327,7 @@ def peak_kb():
 load_tokenizer("builtin")  # transformers' and torch's imports are not what is measured
 before = peak_kb()
 start = time.perf_counter()
-stats = prepare([sys.argv[1]], sys.argv[2], phases=[20000, 60000], plot=False)
+stats = prepare([sys.argv[1]], sys.argv[2], "builtin", phases=[20000, 60000], plot=False)
 seconds = time.perf_counter() - start
 growth_mb = (peak_kb() - before) / 1024
 print(json.dumps({"seconds": seconds, "dropped": stats.dropped, "written": stats.rows_written, "growth_mb": growth_mb}))
@@ -367,7 +369,7 @@ def test_rows_per_task_label_and_per_answer_type_in_each_phase(tmp_path):
     old = tmp_path / "old.jsonl"  # an old record: its task is an answer type and stands for both
     old.write_text(json.dumps(raw(0, 3)) + "\n")
     out = tmp_path / "out"
-    stats = prepare([str(labelled), str(old)], str(out), phases=[2200, 3600], workers=1, plot=False)
+    stats = prepare([str(labelled), str(old)], str(out), "builtin", phases=[2200, 3600], workers=1, plot=False)
     assert stats.rows_written == 13
 
     totals: Counter[str] = Counter()
@@ -395,12 +397,12 @@ def test_no_usable_row_is_an_error_and_the_earlier_bins_stay(tmp_path):
     good = tmp_path / "good.jsonl"
     good.write_text(json.dumps({"context": "The sky is blue.", "question": "What colour?", "answer": "blue"}) + "\n")
     out = tmp_path / "data"
-    prepare([str(good)], str(out), phases=[4096], plot=False)
+    prepare([str(good)], str(out), "builtin", phases=[4096], plot=False)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     empty, latin = tmp_path / "empty.jsonl", tmp_path / "latin.jsonl"
     empty.write_text("")
     latin.write_bytes('{"context": "caf\xe9", "question": "q?", "answer": "a"}\n'.encode("latin-1"))
     for bad in (empty, latin):
         with pytest.raises(PrepareError, match=rf"no usable rows in {bad} \(\d+ read; dropped: .*\); nothing written"):
-            prepare([str(bad)], str(out), phases=[4096], plot=False)
+            prepare([str(bad)], str(out), "builtin", phases=[4096], plot=False)
         assert {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -96,7 +96,7 @@ def test_render_and_count_match_veRL_tokenize_path():
     """veRL's RLHFDataset counts with apply_chat_template(tokenize=True) + normalize_token_ids: we must agree."""
     from verl.utils.tokenizer import normalize_token_ids
 
-    tok = load_tokenizer()
+    tok = load_tokenizer("builtin")
     messages = build_messages(join_documents(["Alpha 123.", "Beta 4,567.8 units."]), "Sum?", NUMERIC)
     rendered = render_prompt(messages, tok)
     assert rendered.endswith("<|im_end|>\n<|im_start|>assistant\n")

@@ -205,7 +205,7 @@ def test_lengths_hit_the_targets():
     from qwenlong_verl.driver.data.template import count_prompt_tokens
     from qwenlong_verl.driver.data.tokenizer import load_tokenizer
 
-    tok = load_tokenizer()
+    tok = load_tokenizer("builtin")
     made = list(synth.iter_examples(3, 30_000, 60_000, seed=3, corpus=CorpusOptions(corpus=True, docs=100)))
     targets = sorted(r["target_tokens"] for r in made)
     assert 30_000 <= targets[0] < 40_000 < targets[1] < 50_000 < targets[2] <= 60_000  # stratified over the range
@@ -403,7 +403,7 @@ def test_prepare_keeps_a_corpus_row_for_the_memory_phase_and_counts_it_exactly(t
     (record,) = synth.iter_examples(1, 110_000, 110_000, seed=1, tasks="numeric", corpus=CorpusOptions(True, 60))
     row = prepared_for_memory(tmp_path, record, 150_000)
     assert len(row["prompt"][0]["content"]) > LONG_PROMPT_CHARS  # counted in pieces
-    assert row["extra_info"]["input_tokens"] == count_prompt_tokens(row["prompt"], load_tokenizer())  # exactly
+    assert row["extra_info"]["input_tokens"] == count_prompt_tokens(row["prompt"], load_tokenizer("builtin"))  # exactly
     assert abs(row["extra_info"]["input_tokens"] - record["approx_tokens"]) <= 0.015 * record["approx_tokens"]
     check_memory_row(row, record)
     # the same row is too long for a memory window below it: dropped as too long, and with nothing left to
@@ -411,7 +411,9 @@ def test_prepare_keeps_a_corpus_row_for_the_memory_phase_and_counts_it_exactly(t
     from qwenlong_verl.driver.data.prepare import PrepareError, prepare
 
     with pytest.raises(PrepareError, match=r"\(1 read; dropped: too_long 1\); nothing written"):
-        prepare([str(tmp_path / "corpus.jsonl")], str(tmp_path / "short"), phases=[20_000, 60_000], plot=False)
+        prepare(
+            [str(tmp_path / "corpus.jsonl")], str(tmp_path / "short"), "builtin", phases=[20_000, 60_000], plot=False
+        )
 
 
 def test_long_counts_in_pieces_equal_whole_counts_or_fall_back(tmp_path):
@@ -429,7 +431,7 @@ def test_long_counts_in_pieces_equal_whole_counts_or_fall_back(tmp_path):
     pieces = list(line_pieces(text, 2000))
     assert "".join(pieces) == text and len(pieces) > 20
     assert all(p.endswith("\n") and not n[0].isspace() for p, n in zip(pieces, pieces[1:], strict=False))
-    builtin = load_tokenizer()
+    builtin = load_tokenizer("builtin")
     assert _cuts_are_exact(builtin)
     assert count_long_text(text, builtin) == count_rendered_tokens([text], builtin)[0]
 

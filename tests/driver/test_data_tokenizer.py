@@ -29,7 +29,7 @@ def test_builtin_is_a_fast_tokenizer_with_chat_template_and_special_tokens():
 
 
 def test_round_trip_special_tokens_atomic_and_digits_split():
-    tok = load_tokenizer()
+    tok = load_tokenizer("builtin")
     text = "<|im_start|>user\nNorvane Logistics reported revenue of $4,512.75 million in 2021.<|im_end|>\n"
     ids = tok(text, add_special_tokens=False)["input_ids"]
     assert tok.decode(ids) == text
@@ -46,7 +46,7 @@ def test_round_trip_special_tokens_atomic_and_digits_split():
 def test_veRL_loads_the_builtin_path_and_counts_the_same():
     from verl.utils import hf_tokenizer
 
-    ours = load_tokenizer()
+    ours = load_tokenizer("builtin")
     theirs = hf_tokenizer(builtin_tokenizer_path())
     a = ours.apply_chat_template(MESSAGES, add_generation_prompt=True, tokenize=False)
     b = theirs.apply_chat_template(MESSAGES, add_generation_prompt=True, tokenize=False)

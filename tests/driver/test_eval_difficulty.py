@@ -51,9 +51,9 @@ def prepared(tmp_path_factory) -> list[str]:
     root = tmp_path_factory.mktemp("prepared")
     raw = root / "raw.jsonl"
     raw.write_text("".join(json.dumps(r) + "\n" for r in records()))
-    one = prepare([str(raw)], str(root / "one"), phases=[100000], plot=False)
+    one = prepare([str(raw)], str(root / "one"), "builtin", phases=[100000], plot=False)
     lengths = sorted(r["extra_info"]["input_tokens"] for r in pq.read_table(one.phase_files[0]).to_pylist())
-    stats = prepare([str(raw)], str(root / "data"), phases=[lengths[2], lengths[-1]], plot=False)
+    stats = prepare([str(raw)], str(root / "data"), "builtin", phases=[lengths[2], lengths[-1]], plot=False)
     assert stats.rows_written == len(PLAN) and all(p.rows for p in stats.phase_stats)  # both phase files used
     return stats.phase_files
 

@@ -151,7 +151,7 @@ def test_prepare_loses_no_row_and_leaves_its_input_alone(tmp_path_factory, conte
     path = _write(tmp, "in.jsonl", content)
     before = _digest(path)
     try:
-        stats = prepare([str(path)], str(tmp / "out"), phases=[400, 4000], plot=False)
+        stats = prepare([str(path)], str(tmp / "out"), "builtin", phases=[400, 4000], plot=False)
     except QwenLongError as exc:
         assert "\n" not in str(exc)
     else:

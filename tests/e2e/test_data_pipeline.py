@@ -19,7 +19,7 @@ PHASES = [4000, 8000]
 def prepared(tmp_path_factory):
     root = tmp_path_factory.mktemp("acceptance")
     synth(root / "synth.jsonl", n=18, min_tokens=2000, max_tokens=7900, seed=4)
-    stats = prepare([str(root / "synth.jsonl")], str(root / "out"), phases=PHASES, workers=1)
+    stats = prepare([str(root / "synth.jsonl")], str(root / "out"), "builtin", phases=PHASES, workers=1)
     assert stats.rows_written == 18 and not stats.problems
     return root, stats
 

@@ -151,7 +151,7 @@ def test_five_task_labels_of_a_veRL_dataset_are_five_balanced_groups(tmp_path):
     from qwenlong_verl.worker.curriculum.task_balance import balanced_dataloader, dataset_tasks
 
     synth(tmp_path / "s.jsonl", n=20, min_tokens=1500, max_tokens=2200, seed=7, tasks="numeric,qa", labels=FIVE_LABELS)
-    stats = prepare([str(tmp_path / "s.jsonl")], str(tmp_path / "out"), phases=[4000], workers=1, plot=False)
+    stats = prepare([str(tmp_path / "s.jsonl")], str(tmp_path / "out"), "builtin", phases=[4000], workers=1, plot=False)
     assert stats.phase_stats[0].tasks == {label: 4 for label in sorted(FIVE_LABELS)}
     answer_types = stats.phase_stats[0].answer_types
     assert sum(answer_types.values()) == 20 and answer_types["choice"] == 0

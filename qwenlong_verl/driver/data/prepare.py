@@ -41,7 +41,7 @@ from qwenlong_verl.driver.data.schema import (
     text_problem,
 )
 from qwenlong_verl.driver.data.template import build_messages, count_rendered_tokens, render_prompt
-from qwenlong_verl.driver.data.tokenizer import BUILTIN, load_tokenizer
+from qwenlong_verl.driver.data.tokenizer import load_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -326,7 +326,7 @@ def _count_batch(batch: list[list[dict]]) -> list[int]:
 
 def count_tokens(
     prompts: Sequence[list[dict]],
-    tokenizer: str = BUILTIN,
+    tokenizer: str,
     workers: int = 1,
     batch_size: int = 32,
     apply_chat_template_kwargs: Mapping[str, Any] | None = None,
@@ -401,7 +401,7 @@ def token_summary(values: list[int]) -> dict[str, float]:
 def prepare(
     inputs: Sequence[str],
     output_dir: str,
-    tokenizer: str = BUILTIN,
+    tokenizer: str,
     phases: Sequence[int] | str = DEFAULT_PHASES,
     strict: bool = False,
     workers: int = 1,
@@ -413,6 +413,8 @@ def prepare(
 ) -> PrepareStats:
     """Validate, count, split and write; see the module docstring. Returns what was written and dropped.
 
+    ``tokenizer``: the policy's (a folder or a hub name), or ``"builtin"`` for the bundled one. It has no default:
+    lengths counted by another tokenizer would put rows in the wrong phases without a word.
     ``apply_chat_template_kwargs`` must equal the training config's ``data.apply_chat_template_kwargs`` (for
     instance ``{"enable_thinking": False}``), or the counted lengths differ from veRL's.
     ``difficulty`` (a pass@k difficulty file and what to do with it) annotates, filters and balances the rows of

@@ -123,8 +123,9 @@ def _from_pretrained(source: str):
 
 
 @functools.lru_cache(maxsize=8)
-def load_tokenizer(name_or_path: str = BUILTIN) -> PreTrainedTokenizerBase:
+def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
     """A fast HF tokenizer with a chat template and eos/pad set (cached per name within a process: do not mutate).
+    ``name_or_path``: a folder, a hub name, or ``"builtin"`` (no default: counting with the wrong one is silent).
 
     Raises :class:`TokenizerLoadError` with the fix when the name is neither a local tokenizer directory nor
     loadable from the hub or its local cache, and when the tokenizer has no chat template (veRL applies one).
