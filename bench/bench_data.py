@@ -50,7 +50,12 @@ def main() -> int:
         for workers in (1, 2):
             start = time.perf_counter()
             result = prepare(
-                [str(out)], str(Path(tmp) / f"p{workers}"), "builtin", phases=[30_000, 61_000], workers=workers, plot=False
+                [str(out)],
+                str(Path(tmp) / f"p{workers}"),
+                "builtin",
+                phases=[30_000, 61_000],
+                workers=workers,
+                plot=False,
             )
             took = time.perf_counter() - start
             tokens = sum(p.tokens["mean"] * p.rows for p in result.phase_stats if p.rows)
