@@ -172,7 +172,7 @@ async def test_persistent_fault_gives_rule_score_and_error(server, fault, code):
     elapsed = time.perf_counter() - start
     assert result == {"score": 0.0, "acc": False, "pred": "NYC", "rule": 0.0, "judge": -1.0, "judge_error": code}
     assert server.chat_requests == 3
-    assert elapsed < 3 * 0.3 + 1.5
+    assert elapsed < 3 * 0.3 + 2.5  # three 0.3 s timeouts, not a hang (a hung reply never comes)
 
 
 async def test_reply_without_final_verdict_is_not_retried(server):
